@@ -1,0 +1,80 @@
+"""The agent contract: the surface every rlkit agent offers.
+
+It is stable-baselines3's surface, so SB3 algorithms satisfy it as they are, and learners that are
+not RL in SB3's sense (explicit MPC, Lyapunov training) implement the same methods so that
+``rlkit train`` and ``rlkit evaluate`` treat all agents alike.
+
+Required
+--------
+``supported_action_spaces``
+    Class attribute: the Gymnasium space classes the agent can act in. The host refuses an env
+    whose action space is not an instance of one of them before anything is built.
+``num_timesteps``
+    Environment steps taken so far (the counter TensorBoard and checkpoints use).
+``learn(total_timesteps, callback=None, progress_bar=False, reset_num_timesteps=True)``
+    Train for ``total_timesteps`` more steps. ``callback`` is a
+    :class:`stable_baselines3.common.callbacks.BaseCallback`; a non-SB3 agent calls
+    ``callback.init_callback(self)``, ``callback.on_training_start(locals(), globals())``, then
+    ``callback.on_step()`` after each environment step (after updating ``num_timesteps``; a
+    ``False`` return means stop), ``on_rollout_start``/``on_rollout_end`` around data collection
+    where it has such phases, and ``callback.on_training_end()``. With
+    ``reset_num_timesteps=False`` the counter continues (a resumed run).
+``predict(observation, state=None, episode_start=None, deterministic=True)``
+    Returns ``(action, state)``; ``observation`` may be a single observation or a batch.
+``save(path)`` / ``load(path, env=None, device="auto")`` (a classmethod)
+    A round trip: the loaded agent predicts exactly what the saved one did.
+
+Optional (the host uses them where present)
+-------------------------------------------
+``set_logger(logger)``
+    Receives an SB3 :class:`~stable_baselines3.common.logger.Logger` writing to the run's
+    TensorBoard directory; ``logger.record(key, value)`` then ``logger.dump(step)``.
+``save_replay_buffer(path)`` / ``load_replay_buffer(path)`` and a ``replay_buffer`` attribute
+    Off-policy agents: the buffer is checkpointed so a resumed run continues with it.
+``get_parameters()``
+    A dict of state dicts of the agent's torch modules, checked for NaN before a checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+from gymnasium import spaces
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Structural type of an rlkit agent; see the module docstring for the full contract."""
+
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]]
+    num_timesteps: int
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Any = None,
+        progress_bar: bool = False,
+        reset_num_timesteps: bool = True,
+    ) -> Agent: ...
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]: ...
+
+    def save(self, path: Any) -> None: ...
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> Agent: ...
+
+
+def can_act_in(agent_class: type, action_space: spaces.Space) -> bool:
+    """Whether ``agent_class`` declares support for ``action_space``."""
+    supported = getattr(agent_class, "supported_action_spaces", None)
+    if supported is None:  # an agent that declares nothing is trusted
+        return True
+    return isinstance(action_space, tuple(supported))

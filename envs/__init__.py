@@ -1,0 +1,5 @@
+"""rlkit's Gymnasium environments, one sub-package per family.
+
+Importing ``envs`` registers every environment with Gymnasium as ``rlkit/<Name>-v0``. This package
+imports neither ``agents`` nor ``rlkit``: its environments work with plain Gymnasium.
+"""

@@ -1,0 +1,58 @@
+"""``rlkit bench <suite>``: registered benchmark suites.
+
+A suite is a function ``run(out_dir: Path, **options) -> None`` that writes its results table
+(CSV and Markdown, see :mod:`rlkit.bench.report`) and PNG plots into ``out_dir``
+(``runs/bench/<suite>/<time>/``). Its keyword arguments, with their defaults, are the options a
+user can set as ``key=value``. Capability issues add their suites here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rlkit.errors import UserError
+
+# name -> ("module:function", one-line description); modules are imported only when run
+SUITES: dict[str, tuple[str, str]] = {
+    "overhead": (
+        "rlkit.bench.overhead:run",
+        "rlkit train vs a plain SB3 script, same PPO run side by side; rlkit --help start-up",
+    ),
+}
+
+
+def suite_function(name: str) -> Any:
+    if name not in SUITES:
+        raise UserError(f"unknown benchmark suite {name!r}; allowed: {', '.join(SUITES)}")
+    module_name, _, function = SUITES[name][0].partition(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def run_suite(name: str, pairs: list[str], runs_root: str = "runs") -> Path:
+    """Run suite ``name`` with ``key=value`` options; returns its output directory."""
+    from rlkit.config import checked_value, parse_overrides
+
+    function = suite_function(name)
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(function).parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
+    options: dict[str, Any] = {}
+    for parsed in parse_overrides(pairs):
+        key = parsed.key_or_group
+        if key == "runs_root":
+            runs_root = str(parsed.value())
+            continue
+        if key not in defaults:
+            allowed = ", ".join(f"{k} (default {v})" for k, v in defaults.items())
+            raise UserError(f"unknown option {key!r} for suite {name}; allowed: {allowed}, runs_root")
+        options[key] = checked_value(key, parsed.value(), defaults[key])
+    out_dir = Path(runs_root) / "bench" / name / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    function(out_dir, **options)
+    return out_dir

@@ -1,0 +1,173 @@
+"""The callback through which the host watches a training run: periodic evaluation (TensorBoard
+and metrics.csv), checkpoints (latest, and best on a new best evaluation), and a guard that stops
+the run on a NaN or infinity in observations, rewards, losses or weights before it reaches a
+checkpoint.
+
+It relies only on the agent contract (``num_timesteps``, ``predict``, ``save``, optional
+``get_parameters``/``save_replay_buffer``), so non-SB3 agents that call SB3 callbacks get it too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from rlkit.evaluation import evaluate
+from rlkit.rundir import RunDirectory
+
+
+def _next_multiple(value: int, every: int) -> int | float:
+    return (value // every + 1) * every if every > 0 else math.inf
+
+
+def non_finite_parameters(agent: Any) -> list[str]:
+    """Names of the agent's tensors holding a NaN or an infinity."""
+    get_parameters = getattr(agent, "get_parameters", None)
+    if get_parameters is None:
+        return []
+    import torch
+
+    bad = []
+    for module_name, state_dict in get_parameters().items():
+        for name, tensor in state_dict.items():
+            if torch.is_tensor(tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                bad.append(f"{module_name}.{name}")
+    return bad
+
+
+class RunMonitor(BaseCallback):
+    """Evaluation, checkpoints and the NaN guard of one run.
+
+    ``state`` is what the checkpoints carry besides the agent (best return so far, evaluations,
+    training wall time) so a resumed run continues it.
+    """
+
+    def __init__(
+        self,
+        run: RunDirectory,
+        eval_env: gym.Env,
+        eval_every: int,
+        eval_episodes: int,
+        eval_seed: int,
+        deterministic: bool,
+        checkpoint_every: int,
+        checkpoint_replay_buffer: bool,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.run = run
+        self.eval_env = eval_env
+        self.eval_every = eval_every
+        self.eval_episodes = eval_episodes
+        self.eval_seed = eval_seed
+        self.deterministic = deterministic
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_replay_buffer = checkpoint_replay_buffer
+        self.state = {"best_mean_return": -math.inf, "best_timesteps": None, "evaluations": 0,
+                      "wall_time_s": 0.0, "last_evaluation": None}
+        self.state.update(state or {})
+        self.stop_reason: str | None = None
+        self.last_checkpoint: str | None = None
+        self._clock_start = time.perf_counter()
+        self._wall_time_at_start = float(self.state["wall_time_s"])
+
+    # -- SB3 events ---------------------------------------------------------------------------
+    def _on_training_start(self) -> None:
+        self._agent_has_rollouts = False
+        self._clock_start = time.perf_counter()
+        self._next_eval = _next_multiple(self.num_timesteps, self.eval_every)
+        self._next_checkpoint = _next_multiple(self.num_timesteps, self.checkpoint_every)
+
+    def _on_step(self) -> bool:
+        if self.stop_reason is not None:
+            return False
+        for key in ("new_obs", "rewards"):
+            value = self.locals.get(key)
+            if isinstance(value, np.ndarray) and not np.isfinite(value).all():
+                return self._stop(f"NaN or infinity in the {key.replace('new_obs', 'observations')}")
+        if not self._agent_has_rollouts:
+            return self._periodic_work()
+        return True
+
+    def _on_rollout_start(self) -> None:
+        # SB3 updates the agent between rollouts: evaluating here, not in the middle of a
+        # rollout, scores (and checkpoints) the agent as updated with the steps counted so far.
+        self._agent_has_rollouts = True
+        if self._losses_are_finite():
+            self._periodic_work()
+
+    def _on_training_end(self) -> None:
+        if self.stop_reason is None and self._losses_are_finite():
+            self.evaluate_and_checkpoint()
+            self.save_checkpoint()
+
+    def _periodic_work(self) -> bool:
+        if self.num_timesteps >= self._next_eval:
+            self._next_eval = _next_multiple(self.num_timesteps, self.eval_every)
+            if not self.evaluate_and_checkpoint():
+                return False
+        if self.num_timesteps >= self._next_checkpoint:
+            self._next_checkpoint = _next_multiple(self.num_timesteps, self.checkpoint_every)
+            if not self.save_checkpoint():
+                return False
+        return True
+
+    def _losses_are_finite(self) -> bool:
+        """The values the last update recorded (losses, ...) and has not yet dumped."""
+        for key, value in self.logger.name_to_value.items():
+            if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+                return self._stop(f"{key} became {value}")  # the next step returns False
+        return True
+
+    # -- work ---------------------------------------------------------------------------------
+    def wall_time(self) -> float:
+        return self._wall_time_at_start + time.perf_counter() - self._clock_start
+
+    def evaluate_and_checkpoint(self) -> bool:
+        """Evaluate, log, and checkpoint as best on a new best return."""
+        if self.state.get("last_evaluation") == self.num_timesteps:
+            return True
+        result = evaluate(self.model, self.eval_env, self.eval_episodes, self.eval_seed, self.deterministic)
+        self.state["evaluations"] += 1
+        self.state["last_evaluation"] = self.num_timesteps
+        is_best = result.mean_return > self.state["best_mean_return"]
+        if is_best:
+            self.state["best_mean_return"] = result.mean_return
+            self.state["best_timesteps"] = self.num_timesteps
+        summary = result.summary()
+        for key in ("mean_return", "std_return", "mean_length"):
+            self.logger.record(f"eval/{key}", summary[key])
+        self.logger.record("eval/best_mean_return", self.state["best_mean_return"])
+        self.logger.dump(self.num_timesteps)
+        self.run.append_metrics(
+            {"timesteps": self.num_timesteps, "wall_time_s": round(self.wall_time(), 3),
+             "best_mean_return": self.state["best_mean_return"], **summary}
+        )
+        if is_best:
+            return self.save_checkpoint(links=("latest", "best"))
+        return True
+
+    def save_checkpoint(self, links: tuple[str, ...] = ("latest",)) -> bool:
+        """Checkpoint unless the weights went bad (then stop and keep the last good one)."""
+        bad = non_finite_parameters(self.model)
+        if bad:
+            return self._stop(f"NaN or infinity in the agent's weights ({', '.join(bad[:3])})")
+        self.state["wall_time_s"] = self.wall_time()
+        checkpoint = self.run.checkpoints.save(
+            self.model,
+            {**self.state, "num_timesteps": int(self.num_timesteps)},
+            links=links,
+            replay_buffer=self.checkpoint_replay_buffer,
+        )
+        self.last_checkpoint = str(checkpoint.path)
+        return True
+
+    def _stop(self, reason: str) -> bool:
+        if self.stop_reason is None:
+            self.stop_reason = f"{reason} at step {self.num_timesteps}"
+        return False

@@ -1,0 +1,117 @@
+"""Checkpoints written atomically: a crash while saving never leaves a corrupt ``latest``.
+
+Layout under ``<run>/checkpoints/``::
+
+    step-000012000/      one complete checkpoint: agent.zip, replay_buffer.pkl (off-policy),
+                         state.json (written last: the marker that the directory is complete)
+    latest -> step-...   symbolic links, switched with an atomic rename
+    best   -> step-...
+
+A checkpoint is first written as ``step-N.partial`` and renamed when complete; only then is a link
+switched to it, and only then are directories no link points to removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlkit.errors import UserError
+
+AGENT_FILE = "agent.zip"
+REPLAY_BUFFER_FILE = "replay_buffer.pkl"
+STATE_FILE = "state.json"
+LINKS = ("latest", "best")
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    state: dict[str, Any]
+
+    @property
+    def agent_file(self) -> Path:
+        return self.path / AGENT_FILE
+
+    @property
+    def replay_buffer_file(self) -> Path | None:
+        path = self.path / REPLAY_BUFFER_FILE
+        return path if path.is_file() else None
+
+
+class CheckpointStore:
+    """The checkpoints of one run."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def save(
+        self,
+        agent: Any,
+        state: dict[str, Any],
+        links: tuple[str, ...] = ("latest",),
+        replay_buffer: bool = True,
+    ) -> Checkpoint:
+        """Write the agent (and its replay buffer) and point ``links`` at it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"step-{int(state['num_timesteps']):012d}"
+        final = self.directory / name
+        if not (final / STATE_FILE).is_file():
+            partial = self.directory / f"{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir()
+            agent.save(partial / AGENT_FILE)
+            if replay_buffer and getattr(agent, "replay_buffer", None) is not None:
+                agent.save_replay_buffer(partial / REPLAY_BUFFER_FILE)
+            _write_json_atomically(partial / STATE_FILE, state)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(partial, final)
+        else:  # the same step saved again (e.g. latest, then best): refresh the state only
+            _write_json_atomically(final / STATE_FILE, state)
+        for link in links:
+            self._point(link, name)
+        self._remove_unreferenced()
+        return Checkpoint(final, state)
+
+    def load(self, link: str = "latest") -> Checkpoint:
+        """The checkpoint ``link`` points to, or a UserError saying what is missing."""
+        if link not in LINKS:
+            raise UserError(f"checkpoint={link!r} is not allowed; allowed: {', '.join(LINKS)}")
+        path = self.directory / link
+        if not path.exists():
+            raise UserError(f"{self.directory.parent} has no {link} checkpoint ({path} is missing)")
+        state_file = path / STATE_FILE
+        if not state_file.is_file() or not (path / AGENT_FILE).is_file():
+            raise UserError(f"checkpoint {path} is incomplete (needs {AGENT_FILE} and {STATE_FILE})")
+        try:
+            state = json.loads(state_file.read_text())
+        except json.JSONDecodeError as error:
+            raise UserError(f"checkpoint state {state_file} is not valid JSON: {error}") from None
+        return Checkpoint(path.resolve(), state)
+
+    def _point(self, link: str, target_name: str) -> None:
+        temporary = self.directory / f".{link}.tmp"
+        if temporary.is_symlink() or temporary.exists():
+            temporary.unlink()
+        temporary.symlink_to(target_name)
+        os.replace(temporary, self.directory / link)  # atomic on POSIX
+
+    def _remove_unreferenced(self) -> None:
+        referenced = {
+            os.readlink(self.directory / link)
+            for link in LINKS
+            if (self.directory / link).is_symlink()
+        }
+        for entry in self.directory.iterdir():
+            if entry.name.startswith("step-") and entry.name not in referenced:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2))
+    os.replace(temporary, path)

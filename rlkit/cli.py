@@ -1,0 +1,172 @@
+"""The ``rlkit`` command: train, evaluate, list, bench.
+
+Only the standard library is imported at start-up; each command imports what it needs, so
+``rlkit --help`` answers at once. A :class:`~rlkit.errors.UserError` anywhere ends the command with
+its message and exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from rlkit.errors import RunStopped, UserError
+from rlkit.threads import limit_threads_in_environment
+
+USAGE = """\
+usage: rlkit <command> [key=value ...]
+
+commands:
+  train      train an agent:   rlkit train env=CartPole-v1 agent=ppo [key=value ...]
+             several runs:     rlkit train -m seed=0,1,2 env=CartPole-v1 agent=ppo
+             continue a run:   rlkit train resume=runs/<date>/<time>_<env>_<agent> [total_timesteps=N]
+  evaluate   replay a saved agent: rlkit evaluate run=<run dir> [episodes=N] [checkpoint=best|latest]
+  list       the envs, agents and benchmark suites, one line each
+  bench      run a benchmark suite: rlkit bench <suite> [key=value ...]
+
+`rlkit train --help` shows the config groups and every option with its default.
+"""
+
+TRAIN_USAGE = """\
+usage: rlkit train [-m] [--cfg] [key=value ...]
+
+  -m, --multirun   sweep: each comma-separated value (seed=0,1,2) is a run of its own,
+                   gathered under <runs_root>/multirun/<date>/<time>/
+  --cfg            print the resolved config and exit
+  resume=<dir>     continue a stopped run from its latest checkpoint
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    limit_threads_in_environment()
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
+    if argv[0] == "--version":
+        from rlkit import __version__
+
+        print(f"rlkit {__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    handler = COMMANDS.get(command)
+    if handler is None:
+        print(f"rlkit: error: unknown command {command!r}; allowed: {', '.join(COMMANDS)}\n", file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
+        return 2
+    try:
+        return handler(rest)
+    except UserError as error:
+        print(f"rlkit: error: {error}", file=sys.stderr)
+        return 2
+    except RunStopped as error:
+        print(f"rlkit: {error}", file=sys.stderr)
+        return 2
+
+
+def _split_flags(args: list[str], allowed: tuple[str, ...]) -> tuple[set[str], list[str]]:
+    flags = {a for a in args if a.startswith("-")}
+    unknown = flags - set(allowed)
+    if unknown:
+        raise UserError(f"unknown option {sorted(unknown)[0]!r}; allowed: {', '.join(allowed)}")
+    return flags, [a for a in args if not a.startswith("-")]
+
+
+def train_command(args: list[str]) -> int:
+    flags, overrides = _split_flags(args, ("-m", "--multirun", "--cfg", "-h", "--help"))
+    from rlkit import config
+
+    if flags & {"-h", "--help"}:
+        print(TRAIN_USAGE)
+        print(config.help_text())
+        return 0
+    multirun = bool(flags & {"-m", "--multirun"})
+    resume = [o for o in overrides if o.startswith("resume=")]
+    if resume and multirun:
+        raise UserError("resume= continues one run; it cannot be combined with -m")
+    if multirun:
+        from rlkit.multirun import multirun as run_all
+
+        run_all(overrides, print_config="--cfg" in flags)
+        return 0
+    if resume:
+        from pathlib import Path
+
+        cfg = config.compose_resume(Path(resume[-1].split("=", 1)[1]), overrides)
+    else:
+        cfg = config.compose(overrides)
+    if "--cfg" in flags:
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(cfg, resolve=True), end="")
+        return 0
+    from rlkit.train import train
+
+    summary = train(cfg, overrides)
+    report(summary)
+    return 130 if summary["status"] == "interrupted" else 0  # 130: the shell's code for Ctrl-C
+
+
+def report(summary: dict) -> None:
+    final, best = summary["final_eval"], summary["best_eval"]
+    line = (f"{summary['status']}: {summary['num_timesteps']} steps in {summary['wall_time_s']:.1f} s "
+            f"({summary['steps_per_s']} steps/s)")
+    if final.get("mean_return") is not None:
+        line += (f"; evaluation return {final['mean_return']:.2f} ± {final['std_return']:.2f} at step "
+                 f"{final['timesteps']:.0f}; best {best['mean_return']:.2f} at step {best['timesteps']}")
+    print(f"{line}\nrun directory: {summary['run_dir']}")
+
+
+def evaluate_command(args: list[str]) -> int:
+    _, pairs = _split_flags(args, ())
+    from rlkit.replay import evaluate_run
+
+    result = evaluate_run(pairs)
+    print(
+        f"{result['episodes']} episodes ({result['checkpoint']} checkpoint, step {result['timesteps']}): "
+        f"return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
+        f"length {result['mean_length']:.1f} ± {result['std_length']:.1f}"
+    )
+    return 0
+
+
+def list_command(args: list[str]) -> int:
+    _split_flags(args, ())
+    from rlkit import catalogue
+    from rlkit.bench import SUITES
+
+    for name in catalogue.entry_names("env"):
+        env_id = catalogue.entry_config("env", name).get("id")
+        print(f"env    {name:<16} {env_id:<24} {catalogue.entry_description('env', name)}")
+    for name in catalogue.entry_names("agent"):
+        factory = catalogue.entry_config("agent", name).get("factory")
+        print(f"agent  {name:<16} {factory:<24} {catalogue.entry_description('agent', name)}")
+    for name, (_, description) in SUITES.items():
+        print(f"bench  {name:<16} {'':<24} {description}")
+    print("env    <Gymnasium id>   any registered Gymnasium id works as env=, e.g. env=Pendulum-v1")
+    return 0
+
+
+def bench_command(args: list[str]) -> int:
+    _, rest = _split_flags(args, ())
+    from rlkit.bench import run_suite
+
+    if not rest or "=" in rest[0]:
+        from rlkit.bench import SUITES
+
+        raise UserError(f"name a suite: rlkit bench <suite> [key=value ...]; suites: {', '.join(SUITES)}")
+    out = run_suite(rest[0], rest[1:])
+    print(f"results: {out}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "train": train_command,
+    "evaluate": evaluate_command,
+    "list": list_command,
+    "bench": bench_command,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Run configuration: Hydra composition of ``conf/config.yaml`` with an env and an agent, the user's
+``key=value`` overrides checked against what exists and against the defaults' types, and multirun
+sweeps expanded into one override list per job.
+
+Composition uses Hydra's Compose API rather than ``@hydra.main`` so that ``rlkit train`` can sit
+behind a sub-command, accept any Gymnasium id as ``env=``, and turn every mistake into one
+:class:`~rlkit.errors.UserError` that names what is allowed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from rlkit import catalogue
+from rlkit.errors import UserError
+
+RESERVED_AGENT_KEYS = ("factory", "name")  # agent-config keys that are not hyper-parameters
+DEVICES = ("auto", "cpu", "cuda")
+VEC_ENVS = ("dummy", "subproc")
+
+
+@dataclass(frozen=True)
+class Override:
+    key: str
+    value: Any
+    text: str  # as the user wrote it
+
+
+def parse_overrides(texts: list[str]) -> list[Any]:
+    """Parse ``key=value`` strings with Hydra's grammar (lists, quoting, sweeps)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    bad = [t for t in texts if "=" not in t]
+    if bad:
+        raise UserError(f"expected key=value overrides, got {' '.join(bad)!r}")
+    try:
+        return OverridesParser.create().parse_overrides(texts)
+    except OverrideParseException as error:
+        raise UserError(f"cannot parse overrides: {error}") from None
+
+
+def expand_sweeps(texts: list[str]) -> list[list[str]]:
+    """The cartesian product of the sweep overrides (``seed=0,1,2``), as Hydra's basic sweeper."""
+    choices = []
+    for override in parse_overrides(texts):
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([override.input_line])
+    return [list(job) for job in itertools.product(*choices)]
+
+
+def _plain_overrides(texts: list[str]) -> list[Override]:
+    overrides = []
+    for parsed in parse_overrides(texts):
+        if parsed.is_sweep_override():
+            raise UserError(
+                f"{parsed.input_line!r} is a sweep; run several values with `rlkit train -m`"
+            )
+        key = parsed.key_or_group.lstrip("+")
+        overrides.append(Override(key, parsed.value(), parsed.input_line))
+    return overrides
+
+
+def compose(texts: list[str]) -> DictConfig:
+    """The resolved run config for one set of overrides (no sweeps)."""
+    overrides = _plain_overrides(texts)
+    choices = {o.key: o.value for o in overrides if o.key in ("env", "agent")}
+    values = [o for o in overrides if o.key not in ("env", "agent")]
+
+    env_choice = str(choices.get("env", "cartpole"))
+    agent_choice = str(choices.get("agent", "ppo"))
+    agent_names = catalogue.entry_names("agent")
+    if agent_choice not in agent_names:
+        raise UserError(
+            f"unknown agent {agent_choice!r}{catalogue.suggest(agent_choice, agent_names)}; "
+            f"allowed: {', '.join(agent_names)}"
+        )
+    group_overrides = [f"agent={agent_choice}"]
+    if env_choice in catalogue.entry_names("env"):
+        group_overrides.append(f"env={env_choice}")
+    else:
+        catalogue.check_gym_id(env_choice)
+        group_overrides.append(f"env={catalogue.GYM_ENTRY}")
+
+    cfg = _hydra_compose(group_overrides)
+    with open_dict(cfg):
+        cfg.env.name = env_choice
+        cfg.agent.name = agent_choice
+        if env_choice not in catalogue.entry_names("env"):
+            cfg.env.id = env_choice
+    for override in values:
+        apply_override(cfg, override)
+    validate(cfg)
+    return cfg
+
+
+def _hydra_compose(group_overrides: list[str]) -> DictConfig:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="rlkit.conf", version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=group_overrides)
+
+
+def apply_override(cfg: DictConfig, override: Override, frozen: tuple[str, ...] = ()) -> None:
+    """Set one ``key=value`` after checking the key exists (or is a hyper-parameter the agent
+    accepts) and the value has the default's type."""
+    key, value = override.key, override.value
+    top = key.split(".")[0]
+    if top in frozen:
+        raise UserError(f"{override.text!r}: {top} settings cannot change here ({', '.join(frozen)} are fixed)")
+    if top == "agent":
+        _check_agent_key(cfg, key)
+    elif top == "env":
+        _check_env_key(cfg, key)
+    elif OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+        raise UserError(f"unknown override key {key!r}; allowed: {', '.join(_settable_keys(cfg))}")
+    default = OmegaConf.select(cfg, key, default=None)
+    value = checked_value(key, value, default)
+    with open_dict(cfg):
+        OmegaConf.update(cfg, key, value, merge=False, force_add=True)
+
+
+_MISSING = object()
+
+
+def _settable_keys(cfg: DictConfig) -> list[str]:
+    keys = []
+    for name, node in cfg.items():
+        if name in ("env", "agent"):
+            keys.append(f"{name}.<key>")
+        elif isinstance(node, DictConfig):
+            keys.extend(f"{name}.{sub}" for sub in node)
+        else:
+            keys.append(str(name))
+    return keys
+
+
+def _check_agent_key(cfg: DictConfig, key: str) -> None:
+    parts = key.split(".")
+    if len(parts) < 2:
+        return
+    name = parts[1]
+    agent_class = catalogue.resolve_factory(cfg.agent.factory)
+    allowed = catalogue.hyperparameter_names(agent_class)
+    if name in RESERVED_AGENT_KEYS or (name not in cfg.agent and name not in allowed):
+        raise UserError(
+            f"unknown override key {key!r}: agent {cfg.agent.name} has no hyper-parameter "
+            f"{name!r}{catalogue.suggest(name, sorted(allowed))}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _check_env_key(cfg: DictConfig, key: str) -> None:
+    parts = key.split(".")
+    if len(parts) >= 2 and parts[1] not in cfg.env:
+        allowed = [k for k in cfg.env if k != "name"]
+        raise UserError(
+            f"unknown override key {key!r}; env {cfg.env.name} takes: "
+            f"{', '.join(f'env.{k}' for k in allowed)} (constructor arguments go in env.kwargs.<name>)"
+        )
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def checked_value(key: str, value: Any, default: Any) -> Any:
+    """``value`` converted to the default's type, or a UserError naming both."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        expected = "true or false"
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        expected = "an integer"
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        expected = "a number"
+    elif OmegaConf.is_list(default) or isinstance(default, list):
+        if isinstance(value, list):
+            return value
+        expected = "a list such as [64,64]"
+    else:
+        return value
+    raise UserError(f"wrong type for {key}: expected {expected}, got {value!r} ({_type_name(value)})")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Value checks the types alone do not make."""
+
+    def require(condition: bool, message: str) -> None:
+        if not condition:
+            raise UserError(message)
+
+    require(cfg.device in DEVICES, f"device={cfg.device!r} is not allowed; allowed: {', '.join(DEVICES)}")
+    require(cfg.vec_env in VEC_ENVS, f"vec_env={cfg.vec_env!r} is not allowed; allowed: {', '.join(VEC_ENVS)}")
+    require(cfg.n_envs >= 1, f"n_envs must be at least 1, got {cfg.n_envs}")
+    require(cfg.threads >= 1, f"threads must be at least 1, got {cfg.threads}")
+    require(cfg.total_timesteps >= 1, f"total_timesteps must be at least 1, got {cfg.total_timesteps}")
+    require(cfg.eval.every >= 0, f"eval.every must be 0 (only at the end) or positive, got {cfg.eval.every}")
+    require(cfg.eval.episodes >= 1, f"eval.episodes must be at least 1, got {cfg.eval.episodes}")
+    require(cfg.checkpoint.every >= 0, f"checkpoint.every must be 0 or positive, got {cfg.checkpoint.every}")
+    if cfg.device == "cuda":
+        import torch
+
+        require(torch.cuda.is_available(), "device=cuda but torch sees no CUDA device; allowed here: auto, cpu")
+
+
+def agent_hyperparameters(cfg: DictConfig) -> dict[str, Any]:
+    """The agent config minus the keys the host reads, as plain Python containers."""
+    params = OmegaConf.to_container(cfg.agent, resolve=True)
+    return {k: v for k, v in params.items() if k not in RESERVED_AGENT_KEYS}
+
+
+def load_saved(run_dir: Path) -> DictConfig:
+    """The resolved config a run saved in ``.hydra/config.yaml``."""
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not an rlkit run directory: {path} is missing")
+    return OmegaConf.load(path)
+
+
+def compose_resume(run_dir: Path, texts: list[str]) -> DictConfig:
+    """The saved config of ``run_dir`` with the overrides a resumed run may change."""
+    cfg = load_saved(run_dir)
+    for override in _plain_overrides(texts):
+        if override.key == "resume":
+            continue
+        apply_override(cfg, override, frozen=("env", "agent", "seed", "run_dir", "runs_root"))
+    with open_dict(cfg):
+        cfg.resume = str(run_dir)
+    validate(cfg)
+    return cfg
+
+
+def help_text() -> str:
+    """``rlkit train --help``: the groups, then the commented defaults."""
+    lines = ["config groups:"]
+    for group in ("env", "agent"):
+        lines.append(f"  {group}:")
+        for name in catalogue.entry_names(group):
+            lines.append(f"    {name:<18} {catalogue.entry_description(group, name)}")
+        if group == "env":
+            lines.append("    <Gymnasium id>     any registered Gymnasium id, e.g. env=Pendulum-v1")
+    lines.append("  agent.<name>=<value> sets a hyper-parameter of the agent's constructor")
+    lines.append("")
+    lines.append("options (conf/config.yaml, the defaults):")
+    lines.extend("  " + line for line in (catalogue.CONF_DIR / "config.yaml").read_text().splitlines())
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""``rlkit evaluate``: load a run's saved agent and replay it on fresh, seeded episodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rlkit.errors import UserError
+
+# key -> (default, description); a default of None is taken from the run's config
+OPTIONS: dict[str, tuple[Any, str]] = {
+    "run": ("", "the run directory (required)"),
+    "episodes": (None, "episodes to play (default: the run's eval.episodes)"),
+    "checkpoint": ("best", "best or latest"),
+    "seed": (None, "first episode's seed (default: the run's evaluation seeds)"),
+    "deterministic": (None, "deterministic actions (default: the run's eval.deterministic)"),
+    "device": ("cpu", "auto, cpu or cuda"),
+}
+
+
+def _options(pairs: list[str]) -> dict[str, Any]:
+    from rlkit.config import checked_value, parse_overrides
+
+    values: dict[str, Any] = {}
+    for parsed in parse_overrides(pairs):
+        key = parsed.key_or_group
+        if key not in OPTIONS:
+            raise UserError(f"unknown option {key!r} for evaluate; allowed: {', '.join(OPTIONS)}")
+        values[key] = parsed.value()
+    if not values.get("run"):
+        raise UserError("evaluate needs run=<run directory>")
+    for key, example in (("episodes", 1), ("seed", 1), ("deterministic", True)):
+        if key in values:
+            values[key] = checked_value(key, values[key], example)
+    if "episodes" in values and values["episodes"] < 1:
+        raise UserError(f"episodes must be at least 1, got {values['episodes']}")
+    return values
+
+
+def evaluate_run(pairs: list[str]) -> dict[str, Any]:
+    """Evaluate the agent saved in a run directory; returns the figures printed by the CLI."""
+    from rlkit.config import load_saved
+    from rlkit.environments import make_env
+    from rlkit.evaluation import evaluate
+    from rlkit.rundir import RunDirectory
+    from rlkit.threads import limit_torch_threads
+    from rlkit.train import EVAL_SEED_OFFSET, agent_class_for, load_agent
+
+    options = _options(pairs)
+    run = RunDirectory(Path(str(options["run"])))
+    if not run.path.is_dir():
+        raise UserError(f"run directory {run.path} does not exist")
+    cfg = load_saved(run.path)
+    limit_torch_threads(cfg.threads)
+    link = options.get("checkpoint", "best")
+    checkpoint = run.checkpoints.load(link)
+    env = make_env(cfg.env)
+    try:
+        agent = load_agent(agent_class_for(cfg, env.action_space), checkpoint, None, options.get("device", "cpu"))
+        result = evaluate(
+            agent,
+            env,
+            episodes=options.get("episodes") or cfg.eval.episodes,
+            seed=options["seed"] if "seed" in options else cfg.seed + EVAL_SEED_OFFSET,
+            deterministic=options.get("deterministic", cfg.eval.deterministic),
+        )
+    finally:
+        env.close()
+    return {"checkpoint": link, "timesteps": checkpoint.state.get("num_timesteps"), **result.summary()}

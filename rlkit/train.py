@@ -1,0 +1,187 @@
+"""One training run: config -> envs -> agent -> learn with the RunMonitor -> run directory."""
+
+from __future__ import annotations
+
+import math
+import platform
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from rlkit import catalogue
+from rlkit.config import agent_hyperparameters
+from rlkit.errors import RunStopped, UserError
+from rlkit.rundir import RunDirectory
+from rlkit.threads import limit_torch_threads
+
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never reuse training seeds
+
+
+def agent_class_for(cfg: DictConfig, action_space: Any) -> type:
+    """The agent class the config names, refused if it cannot act in ``action_space``."""
+    from agents.base import can_act_in
+
+    agent_class = catalogue.resolve_factory(cfg.agent.factory)
+    if not can_act_in(agent_class, action_space):
+        supported = ", ".join(s.__name__ for s in agent_class.supported_action_spaces)
+        able = [
+            name for name in catalogue.entry_names("agent")
+            if can_act_in(catalogue.resolve_factory(catalogue.entry_config("agent", name)["factory"]), action_space)
+        ]
+        raise UserError(
+            f"agent {cfg.agent.name} cannot act in env {cfg.env.name}: the action space is "
+            f"{action_space}, {cfg.agent.name} supports {supported}; agents that can: {', '.join(able)}"
+        )
+    return agent_class
+
+
+def build_agent(agent_class: type, cfg: DictConfig, env: Any) -> Any:
+    try:
+        return agent_class(
+            env=env, seed=cfg.seed, device=cfg.device, verbose=cfg.verbose, **agent_hyperparameters(cfg)
+        )
+    except (TypeError, ValueError, AssertionError) as error:
+        raise UserError(f"agent {cfg.agent.name} rejected its configuration: {error}") from None
+
+
+def load_agent(agent_class: type, checkpoint: Any, env: Any, device: str) -> Any:
+    try:
+        return agent_class.load(checkpoint.agent_file, env=env, device=device)
+    except Exception as error:  # a truncated zip, a foreign file, an incompatible version
+        raise UserError(f"cannot load the agent from {checkpoint.agent_file}: {error}") from None
+
+
+def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[str, Any]:
+    """Train as ``cfg`` says and return the summary (also written to summary.json).
+
+    Raises :class:`UserError` for configuration problems and :class:`RunStopped` when the NaN
+    guard stopped the run (the last good checkpoint is kept).
+    """
+    from stable_baselines3.common.logger import configure
+
+    from rlkit.callbacks import RunMonitor
+    from rlkit.environments import make_env, make_training_env
+
+    limit_torch_threads(cfg.threads)
+    eval_env = make_env(cfg.env)
+    agent_class = agent_class_for(cfg, eval_env.action_space)
+
+    resumed = cfg.resume is not None
+    if resumed:
+        run = RunDirectory(cfg.resume)
+        checkpoint = run.checkpoints.load("latest")
+        start = int(checkpoint.state["num_timesteps"])
+        if start >= cfg.total_timesteps:
+            raise UserError(
+                f"{run.path} already ran {start} of total_timesteps={cfg.total_timesteps}; "
+                f"pass a larger total_timesteps to continue it"
+            )
+        run.write_config(cfg, _original_overrides(run))
+        run.record_resume(overrides, start)
+    else:
+        run = RunDirectory.create(cfg)
+        run.write_config(cfg, overrides)
+        checkpoint, start = None, 0
+    announce(f"run directory: {run.path}")
+
+    # a resumed run seeds its envs afresh so it does not replay the first run's episodes
+    train_env = make_training_env(cfg.env, cfg.n_envs, cfg.vec_env, seed=cfg.seed + start)
+    try:
+        if checkpoint is None:
+            agent = build_agent(agent_class, cfg, train_env)
+        else:
+            agent = load_agent(agent_class, checkpoint, train_env, cfg.device)
+            if checkpoint.replay_buffer_file is not None and hasattr(agent, "load_replay_buffer"):
+                agent.load_replay_buffer(checkpoint.replay_buffer_file)
+        if hasattr(agent, "set_logger"):
+            agent.set_logger(configure(str(run.tb_dir), ["tensorboard"] + (["stdout"] if cfg.verbose else [])))
+        monitor = RunMonitor(
+            run,
+            eval_env,
+            eval_every=cfg.eval.every,
+            eval_episodes=cfg.eval.episodes,
+            eval_seed=cfg.seed + EVAL_SEED_OFFSET,
+            deterministic=cfg.eval.deterministic,
+            checkpoint_every=cfg.checkpoint.every,
+            checkpoint_replay_buffer=cfg.checkpoint.replay_buffer,
+            state=checkpoint.state if checkpoint else None,
+        )
+        status = "completed"
+        try:
+            agent.learn(
+                cfg.total_timesteps - start,
+                callback=monitor,
+                progress_bar=cfg.progress_bar,
+                reset_num_timesteps=not resumed,
+            )
+        except KeyboardInterrupt:
+            status = "interrupted"
+            monitor.save_checkpoint()
+        if monitor.stop_reason is not None:
+            status = "stopped"
+        summary = _summary(cfg, run, agent, monitor, status, start)
+        run.write_summary(summary)
+    finally:
+        train_env.close()
+        eval_env.close()
+
+    if status == "stopped":
+        kept = run.path / "checkpoints" / "latest"
+        raise RunStopped(
+            f"run stopped: {monitor.stop_reason}; the last good checkpoint is kept"
+            + (f" at {kept.resolve()}" if kept.exists() else " (none was written yet)")
+        )
+    if status == "interrupted":
+        announce(f"interrupted at step {agent.num_timesteps}; continue with: rlkit train resume={run.path}")
+    return summary
+
+
+def _original_overrides(run: RunDirectory) -> list[str]:
+    import yaml
+
+    path = run.hydra_dir / "overrides.yaml"
+    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+
+
+def _summary(
+    cfg: DictConfig, run: RunDirectory, agent: Any, monitor: Any, status: str, start: int
+) -> dict[str, Any]:
+    import gymnasium
+    import stable_baselines3
+    import torch
+
+    import rlkit
+
+    metrics = run.read_metrics()
+    best = monitor.state["best_mean_return"]
+    final = metrics[-1] if metrics else {}
+    wall = monitor.wall_time()
+    return {
+        "status": status,
+        "env": cfg.env.name,
+        "agent": cfg.agent.name,
+        "seed": cfg.seed,
+        "total_timesteps": cfg.total_timesteps,
+        "num_timesteps": int(agent.num_timesteps),
+        "resumed_from": start or None,
+        "wall_time_s": round(wall, 3),
+        "steps_per_s": round(agent.num_timesteps / wall, 1) if wall > 0 else None,
+        "final_eval": {k: final.get(k) for k in ("timesteps", "mean_return", "std_return", "mean_length")},
+        "best_eval": {
+            "mean_return": best if math.isfinite(best) else None,
+            "timesteps": monitor.state["best_timesteps"],
+        },
+        "evaluations": monitor.state["evaluations"],
+        "checkpoint": monitor.last_checkpoint,
+        "stop_reason": monitor.stop_reason,
+        "versions": {
+            "rlkit": rlkit.__version__,
+            "stable_baselines3": stable_baselines3.__version__,
+            "torch": torch.__version__,
+            "gymnasium": gymnasium.__version__,
+            "python": platform.python_version(),
+        },
+        "device": str(getattr(agent, "device", cfg.device)),
+        "run_dir": str(Path(run.path)),
+    }

@@ -1,0 +1,77 @@
+"""Shared fixtures: one thread per process, a CLI runner, small and fast training settings, and
+test-only envs that go bad on purpose."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+torch.set_num_threads(1)
+
+
+class GoesBadAfter(CartPoleEnv):
+    """CartPole whose observation or reward becomes NaN from step ``after`` on (counted over the
+    env's lifetime), or that raises KeyboardInterrupt there (a user pressing Ctrl-C)."""
+
+    def __init__(self, what: str = "observation", after: int = 300) -> None:
+        super().__init__()
+        self.what, self.after, self.steps = what, after, 0
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = super().step(action)
+        self.steps += 1
+        if self.steps >= self.after:
+            if self.what == "interrupt":
+                raise KeyboardInterrupt
+            if self.what == "observation":
+                observation = np.full_like(observation, np.nan)
+            else:
+                reward = float("nan")
+        return observation, reward, terminated, truncated, info
+
+
+for _what in ("observation", "reward", "interrupt"):
+    gym.register(f"rlkit-test/Bad{_what.title()}-v0", entry_point=GoesBadAfter, kwargs={"what": _what},
+                 max_episode_steps=500)
+
+from fast_settings import QUIET  # noqa: E402
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``rlkit <args>`` in this process; returns (exit code, stdout, stderr)."""
+    from rlkit.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def runs_root(tmp_path):
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def train_run(cli, runs_root):
+    """Train with fast settings into a fresh run directory; returns the directory."""
+    counter = iter(range(1000))
+
+    def run(*overrides: str, expect: int = 0):
+        run_dir = runs_root / f"run{next(counter)}"
+        code, out, err = cli("train", *QUIET, f"run_dir={run_dir}", *overrides)
+        assert code == expect, err
+        return run_dir
+
+    return run

@@ -1,0 +1,27 @@
+"""Benchmark suites: the registry, options, and what a suite writes."""
+
+import pandas as pd
+import pytest
+
+from rlkit.bench import SUITES, run_suite
+from rlkit.errors import UserError
+
+
+def test_overhead_suite_writes_table_markdown_and_plot(tmp_path):
+    out = run_suite("overhead", ["steps=64", "n_steps=32", "repeats=1", "eval_every=32", "startup_repeats=1",
+                                 f"runs_root={tmp_path}"])
+    assert out.parent.parent == tmp_path / "bench"
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["comparison"]) == ["bare", "full", "startup: rlkit --help"]
+    assert (table["ratio"] - table["rlkit_s"] / table["sb3_s"]).abs().max() < 0.01
+    assert (table["sb3_s"] > 0).all() and (table["rlkit_s"] > 0).all()
+    markdown = (out / "results.md").read_text()
+    assert "| comparison |" in markdown and "| bare |" in markdown
+    assert (out / "overhead.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_suite_and_option_name_what_is_allowed():
+    with pytest.raises(UserError, match="allowed: " + ", ".join(SUITES)):
+        run_suite("speed", [])
+    with pytest.raises(UserError, match="unknown option 'stpes' for suite overhead; allowed: steps"):
+        run_suite("overhead", ["stpes=10"])

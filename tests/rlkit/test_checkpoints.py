@@ -1,0 +1,79 @@
+"""Checkpoints are atomic: a crash while saving leaves the previous latest intact and loadable."""
+
+import json
+
+import pytest
+
+from rlkit.checkpoints import CheckpointStore
+from rlkit.errors import UserError
+
+
+class FakeAgent:
+    """Writes ``payload`` as its file; with ``crash`` it writes half of it, then fails."""
+
+    replay_buffer = None
+
+    def __init__(self, payload: bytes, crash: bool = False) -> None:
+        self.payload, self.crash = payload, crash
+
+    def save(self, path) -> None:
+        with open(path, "wb") as handle:
+            handle.write(self.payload[: len(self.payload) // 2])
+            if self.crash:
+                raise OSError("disk full")
+            handle.write(self.payload[len(self.payload) // 2 :])
+
+
+def test_a_crash_while_saving_keeps_the_previous_latest(tmp_path):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.save(FakeAgent(b"good agent"), {"num_timesteps": 100})
+    with pytest.raises(OSError, match="disk full"):
+        store.save(FakeAgent(b"newer agent", crash=True), {"num_timesteps": 200})
+    latest = store.load("latest")
+    assert latest.state["num_timesteps"] == 100
+    assert latest.agent_file.read_bytes() == b"good agent"
+
+    store.save(FakeAgent(b"third agent"), {"num_timesteps": 300})  # clears the partial one
+    assert sorted(p.name for p in store.directory.iterdir()) == ["latest", "step-000000000300"]
+
+
+def test_best_keeps_its_directory_while_latest_moves_on(tmp_path):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.save(FakeAgent(b"a"), {"num_timesteps": 1, "score": 9}, links=("latest", "best"))
+    store.save(FakeAgent(b"b"), {"num_timesteps": 2})
+    store.save(FakeAgent(b"c"), {"num_timesteps": 3})
+    assert store.load("best").agent_file.read_bytes() == b"a"
+    assert store.load("latest").agent_file.read_bytes() == b"c"
+    assert len([p for p in store.directory.iterdir() if p.name.startswith("step-")]) == 2
+
+
+def test_saving_the_same_step_again_refreshes_its_state(tmp_path):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.save(FakeAgent(b"a"), {"num_timesteps": 5, "evaluations": 1})
+    store.save(FakeAgent(b"a"), {"num_timesteps": 5, "evaluations": 2}, links=("latest", "best"))
+    assert store.load("best").path == store.load("latest").path
+    assert store.load("latest").state["evaluations"] == 2
+
+
+def test_missing_incomplete_and_unknown_checkpoints_are_clear_errors(tmp_path):
+    store = CheckpointStore(tmp_path / "run" / "checkpoints")
+    with pytest.raises(UserError, match="has no latest checkpoint"):
+        store.load("latest")
+    with pytest.raises(UserError, match="checkpoint='newest' is not allowed; allowed: latest, best"):
+        store.load("newest")
+    store.save(FakeAgent(b"a"), {"num_timesteps": 1})
+    (store.directory / "latest" / "agent.zip").unlink()
+    with pytest.raises(UserError, match="is incomplete"):
+        store.load("latest")
+    (store.directory / "latest" / "agent.zip").write_bytes(b"a")
+    (store.directory / "latest" / "state.json").write_text("{not json")
+    with pytest.raises(UserError, match="is not valid JSON"):
+        store.load("latest")
+
+
+def test_state_round_trips(tmp_path):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    state = {"num_timesteps": 7, "best_mean_return": 12.5, "best_timesteps": 7, "evaluations": 3}
+    store.save(FakeAgent(b"x"), state)
+    assert store.load().state == state
+    assert json.loads((store.directory / "latest" / "state.json").read_text()) == state

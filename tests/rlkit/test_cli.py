@@ -1,0 +1,97 @@
+"""The command line: help, the catalogue, and bad input that ends in one clear message (exit 2)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rlkit import catalogue
+
+
+def test_help_names_every_command(cli):
+    code, out, _ = cli("--help")
+    assert code == 0
+    for command in ("train", "evaluate", "list", "bench"):
+        assert f"\n  {command}" in out
+
+
+def test_train_help_shows_groups_and_options(cli):
+    code, out, _ = cli("train", "--help")
+    assert code == 0
+    for name in catalogue.entry_names("env") + catalogue.entry_names("agent"):
+        assert f"    {name} " in out
+    for option in ("total_timesteps:", "n_envs:", "eval:", "checkpoint:", "device:", "resume:"):
+        assert option in out
+
+
+def test_list_prints_each_env_and_agent_on_one_line(cli):
+    code, out, _ = cli("list")
+    assert code == 0
+    lines = out.splitlines()
+    for group in ("env", "agent"):
+        for name in catalogue.entry_names(group):
+            assert sum(line.split()[:2] == [group, name] for line in lines) == 1
+    assert sum(line.startswith("agent ") for line in lines) == len(catalogue.entry_names("agent"))
+
+
+def test_cfg_prints_resolved_config_with_overrides(cli):
+    code, out, _ = cli("train", "--cfg", "env=Pendulum-v1", "agent=sac", "agent.learning_rate=1e-3",
+                       "agent.policy_kwargs.net_arch=[64,64]", "n_envs=8", "eval.every=500")
+    assert code == 0
+    assert "id: Pendulum-v1" in out and "learning_rate: 0.001" in out
+    assert "net_arch:\n    - 64\n    - 64" in out and "n_envs: 8" in out and "every: 500" in out
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["train", "env=NoSuchEnv-v0"], "unknown env 'NoSuchEnv-v0'"),
+        (["train", "agent=dqnn"], "unknown agent 'dqnn' (did you mean dqn?); allowed: a2c"),
+        (["train", "learning_rate=1e-3"], "unknown override key 'learning_rate'; allowed:"),
+        (["train", "agent.lr=1e-3"], "agent ppo has no hyper-parameter 'lr'"),
+        (["train", "seed=three"], "wrong type for seed: expected an integer, got 'three'"),
+        (["train", "agent.learning_rate=fast"], "wrong type for agent.learning_rate: expected a number"),
+        (["train", "agent.policy_kwargs.net_arch=64"], "expected a list"),
+        (["train", "device=tpu"], "device='tpu' is not allowed; allowed: auto, cpu, cuda"),
+        (["train", "n_envs=0"], "n_envs must be at least 1"),
+        (["train", "seed"], "expected key=value overrides"),
+        (["train", "--fast"], "unknown option '--fast'"),
+        (["train", "resume=/no/such/run"], "is not an rlkit run directory"),
+        (["train", "env=Pendulum-v1", "agent=dqn", "progress_bar=false"],
+         "agent dqn cannot act in env Pendulum-v1: the action space is Box"),
+        (["evaluate", "run=/no/such/run"], "run directory /no/such/run does not exist"),
+        (["evaluate"], "evaluate needs run=<run directory>"),
+        (["bench", "no_such_suite"], "unknown benchmark suite 'no_such_suite'; allowed: overhead"),
+        (["bench", "overhead", "steps=many"], "wrong type for steps"),
+        (["fly"], "unknown command 'fly'"),
+    ],
+)
+def test_bad_input_is_one_clear_message_and_exit_code_2(cli, args, expected):
+    code, _, err = cli(*args)
+    assert code == 2
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_dqn_refusal_names_the_agents_that_can_act(cli):
+    _, _, err = cli("train", "env=Pendulum-v1", "agent=dqn")
+    assert "agents that can: a2c, ddpg, ppo, sac, td3" in err
+
+
+def test_resume_of_a_run_without_checkpoint_is_refused(cli, tmp_path):
+    run = tmp_path / "incomplete"
+    (run / ".hydra").mkdir(parents=True)
+    code, out, _ = cli("train", "--cfg", "total_timesteps=500", f"run_dir={run}")
+    (run / ".hydra" / "config.yaml").write_text(out)
+    code, _, err = cli("train", f"resume={run}", "total_timesteps=1000")
+    assert code == 2
+    assert "has no latest checkpoint" in err
+
+
+def test_installed_console_script_exits_2_without_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "rlkit", "train", "env=NoSuchEnv-v0"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("rlkit: error: unknown env 'NoSuchEnv-v0'")
+    assert "Traceback" not in result.stderr
