@@ -99,7 +99,7 @@ def run(
         sb3, rlkit = statistics.median(times["sb3"]), statistics.median(times["rlkit"])
         rows.append({
             "comparison": pair, "steps": steps, "repeats": repeats,
-            "sb3_s": round(sb3, 3), "rlkit_s": round(rlkit, 3), "ratio": round(rlkit / sb3, 4),
+            "sb3_s": sb3, "rlkit_s": rlkit, "ratio": rlkit / sb3,
             "sb3_all_s": " ".join(f"{t:.2f}" for t in times["sb3"]),
             "rlkit_all_s": " ".join(f"{t:.2f}" for t in times["rlkit"]),
         })
@@ -110,8 +110,8 @@ def run(
     help_command = [rlkit_command, "--help"] if rlkit_command else [sys.executable, "-m", "rlkit", "--help"]
     python_start = _startup_seconds([sys.executable, "-c", "pass"], startup_repeats)
     help_start = _startup_seconds(help_command, startup_repeats)
-    rows.append({"comparison": "startup: rlkit --help", "sb3_s": round(python_start, 3),
-                 "rlkit_s": round(help_start, 3), "ratio": round(help_start / python_start, 4),
+    rows.append({"comparison": "startup: rlkit --help", "sb3_s": python_start,
+                 "rlkit_s": help_start, "ratio": help_start / python_start,
                  "steps": 0, "repeats": startup_repeats, "sb3_all_s": "python -c pass", "rlkit_all_s": ""})
     notes = (
         f"# overhead: rlkit train vs plain SB3 PPO on CartPole-v1 ({machine_description()})\n\n"
