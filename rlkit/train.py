@@ -123,8 +123,11 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[
         summary = _summary(cfg, run, agent, monitor, status, start)
         run.write_summary(summary)
     finally:
-        train_env.close()
         eval_env.close()
+        try:
+            train_env.close()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            pass  # Ctrl-C also reached subprocess workers; they are gone already
 
     if status == "stopped":
         kept = run.path / "checkpoints" / "latest"

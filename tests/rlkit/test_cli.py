@@ -95,3 +95,26 @@ def test_installed_console_script_exits_2_without_traceback():
     assert result.returncode == 2
     assert result.stderr.startswith("rlkit: error: unknown env 'NoSuchEnv-v0'")
     assert "Traceback" not in result.stderr
+
+
+def test_cuda_without_a_gpu_is_refused():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    from rlkit.config import compose
+    from rlkit.errors import UserError
+
+    with pytest.raises(UserError, match="device=cuda but torch sees no CUDA device"):
+        compose(["device=cuda"])
+
+
+def test_a_corrupt_agent_file_is_a_clear_error(cli, train_run):
+    from fast_settings import FAST_PPO
+
+    run = train_run("env=CartPole-v1", *FAST_PPO, "total_timesteps=64", "eval.every=0")
+    (run / "checkpoints" / "latest" / "agent.zip").write_bytes(b"not a zip file")
+    code, _, err = cli("evaluate", f"run={run}", "checkpoint=latest")
+    assert code == 2 and "cannot load the agent from" in err and "agent.zip" in err
+    code, _, err = cli("evaluate", f"run={run}", "checkpoint=newest")
+    assert code == 2 and "checkpoint='newest' is not allowed; allowed: latest, best" in err
