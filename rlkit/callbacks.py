@@ -69,7 +69,7 @@ class RunMonitor(BaseCallback):
         self.checkpoint_every = checkpoint_every
         self.checkpoint_replay_buffer = checkpoint_replay_buffer
         self.state = {"best_mean_return": -math.inf, "best_timesteps": None, "evaluations": 0,
-                      "wall_time_s": 0.0, "last_evaluation": None}
+                      "wall_time_s": 0.0, "last_evaluation": None, "train_violations": 0.0}
         self.state.update(state or {})
         self.stop_reason: str | None = None
         self.last_checkpoint: str | None = None
@@ -90,6 +90,8 @@ class RunMonitor(BaseCallback):
             value = self.locals.get(key)
             if isinstance(value, np.ndarray) and not np.isfinite(value).all():
                 return self._stop(f"NaN or infinity in the {key.replace('new_obs', 'observations')}")
+        for info in self.locals.get("infos") or ():
+            self.state["train_violations"] += float(info.get("violations", 0))
         if not self._agent_has_rollouts:
             return self._periodic_work()
         return True
@@ -140,13 +142,15 @@ class RunMonitor(BaseCallback):
             self.state["best_mean_return"] = result.mean_return
             self.state["best_timesteps"] = self.num_timesteps
         summary = result.summary()
-        for key in ("mean_return", "std_return", "mean_length"):
+        for key in ("mean_return", "std_return", "mean_length", "violations_per_episode"):
             self.logger.record(f"eval/{key}", summary[key])
+        self.logger.record("rollout/violations_total", self.state["train_violations"])
         self.logger.record("eval/best_mean_return", self.state["best_mean_return"])
         self.logger.dump(self.num_timesteps)
         self.run.append_metrics(
             {"timesteps": self.num_timesteps, "wall_time_s": round(self.wall_time(), 3),
-             "best_mean_return": self.state["best_mean_return"], **summary}
+             "best_mean_return": self.state["best_mean_return"],
+             "train_violations": self.state["train_violations"], **summary}
         )
         if is_best:
             return self.save_checkpoint(links=("latest", "best"))

@@ -1,5 +1,9 @@
 """Policy evaluation: full episodes on a single env with fixed, seeded starts, so successive
-evaluations of a run (and of different runs) are comparable."""
+evaluations of a run (and of different runs) are comparable.
+
+An env that reports ``info["violations"]`` (constraint violations in that step, e.g. the control
+envs) gets them counted per episode.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import numpy as np
 class EvaluationResult:
     returns: np.ndarray
     lengths: np.ndarray
+    violations: np.ndarray  # per episode; zeros where the env reports none
 
     @property
     def mean_return(self) -> float:
@@ -38,6 +43,7 @@ class EvaluationResult:
             "mean_length": self.mean_length,
             "std_length": self.std_length,
             "episodes": int(len(self.returns)),
+            "violations_per_episode": float(np.mean(self.violations)),
         }
 
 
@@ -47,6 +53,7 @@ def evaluate(
     """Run ``episodes`` episodes; episode ``i`` starts from ``env.reset(seed=seed + i)``."""
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
+    violations = np.zeros(episodes)
     for episode in range(episodes):
         observation, _ = env.reset(seed=seed + episode)
         state, episode_start, done = None, np.ones(1, dtype=bool), False
@@ -54,9 +61,10 @@ def evaluate(
             action, state = agent.predict(
                 observation, state=state, episode_start=episode_start, deterministic=deterministic
             )
-            observation, reward, terminated, truncated, _ = env.step(action)
+            observation, reward, terminated, truncated, info = env.step(action)
             returns[episode] += float(reward)
+            violations[episode] += float(info.get("violations", 0))
             lengths[episode] += 1
             episode_start = np.zeros(1, dtype=bool)
             done = terminated or truncated
-    return EvaluationResult(returns, lengths)
+    return EvaluationResult(returns, lengths, violations)

@@ -28,6 +28,8 @@ METRICS_COLUMNS = (
     "std_length",
     "episodes",
     "best_mean_return",
+    "violations_per_episode",
+    "train_violations",
 )
 
 

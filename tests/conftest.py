@@ -38,6 +38,16 @@ class GoesBadAfter(CartPoleEnv):
         return observation, reward, terminated, truncated, info
 
 
+class ReportsViolations(CartPoleEnv):
+    """CartPole that reports ``info["violations"] = 1`` in every step the cart is right of 0."""
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = super().step(action)
+        return observation, reward, terminated, truncated, {**info, "violations": int(observation[0] > 0)}
+
+
+gym.register("rlkit-test/ReportsViolations-v0", entry_point=ReportsViolations, max_episode_steps=500)
+
 for _what in ("observation", "reward", "interrupt"):
     gym.register(f"rlkit-test/Bad{_what.title()}-v0", entry_point=GoesBadAfter, kwargs={"what": _what},
                  max_episode_steps=500)

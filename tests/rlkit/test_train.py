@@ -159,3 +159,11 @@ def test_subprocess_vectorisation_trains_with_several_envs(train_run):
                     "eval.every=0")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["num_timesteps"] == 256
+
+
+def test_training_counts_the_violations_the_env_reports(train_run):
+    run = train_run("env=rlkit-test/ReportsViolations-v0", *FAST_PPO, "total_timesteps=256", "eval.every=128")
+    rows = metrics(run)
+    assert 0 < rows[0]["train_violations"] <= rows[1]["train_violations"] <= 256
+    assert all(row["violations_per_episode"] <= row["mean_length"] for row in rows)
+    assert "eval/violations_per_episode" in scalars(run)
