@@ -26,6 +26,10 @@ Required
 
 Optional (the host uses them where present)
 -------------------------------------------
+``check_env(env)`` (a classmethod)
+    Raises ``ValueError`` naming what is missing when the agent cannot work with ``env`` for a
+    reason the action space does not show (e.g. an MPC agent on an env without a control model);
+    the host calls it before building anything.
 ``set_logger(logger)``
     Receives an SB3 :class:`~stable_baselines3.common.logger.Logger` writing to the run's
     TensorBoard directory; ``logger.record(key, value)`` then ``logger.dump(step)``.
@@ -78,3 +82,17 @@ def can_act_in(agent_class: type, action_space: spaces.Space) -> bool:
     if supported is None:  # an agent that declares nothing is trusted
         return True
     return isinstance(action_space, tuple(supported))
+
+
+def incompatibility(agent_class: type, env: Any) -> str | None:
+    """Why ``agent_class`` cannot work with ``env`` (a Gymnasium env), or None if it can."""
+    if not can_act_in(agent_class, env.action_space):
+        supported = ", ".join(s.__name__ for s in agent_class.supported_action_spaces)
+        return f"the action space is {env.action_space}, it supports {supported}"
+    check_env = getattr(agent_class, "check_env", None)
+    if check_env is not None:
+        try:
+            check_env(env)
+        except ValueError as error:
+            return str(error)
+    return None

@@ -3,3 +3,7 @@
 Importing ``envs`` registers every environment with Gymnasium as ``rlkit/<Name>-v0``. This package
 imports neither ``agents`` nor ``rlkit``: its environments work with plain Gymnasium.
 """
+
+from envs.control import register_control_envs
+
+register_control_envs()

@@ -18,20 +18,21 @@ from rlkit.threads import limit_torch_threads
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never reuse training seeds
 
 
-def agent_class_for(cfg: DictConfig, action_space: Any) -> type:
-    """The agent class the config names, refused if it cannot act in ``action_space``."""
-    from agents.base import can_act_in
+def agent_class_for(cfg: DictConfig, env: Any) -> type:
+    """The agent class the config names, refused (with the agents that can) if it cannot work
+    with ``env``."""
+    from agents.base import incompatibility
 
     agent_class = catalogue.resolve_factory(cfg.agent.factory)
-    if not can_act_in(agent_class, action_space):
-        supported = ", ".join(s.__name__ for s in agent_class.supported_action_spaces)
+    reason = incompatibility(agent_class, env)
+    if reason is not None:
         able = [
             name for name in catalogue.entry_names("agent")
-            if can_act_in(catalogue.resolve_factory(catalogue.entry_config("agent", name)["factory"]), action_space)
+            if incompatibility(catalogue.resolve_factory(catalogue.entry_config("agent", name)["factory"]), env) is None
         ]
         raise UserError(
-            f"agent {cfg.agent.name} cannot act in env {cfg.env.name}: the action space is "
-            f"{action_space}, {cfg.agent.name} supports {supported}; agents that can: {', '.join(able)}"
+            f"agent {cfg.agent.name} cannot act in env {cfg.env.name}: {reason}; "
+            f"agents that can: {', '.join(able) or 'none'}"
         )
     return agent_class
 
@@ -65,7 +66,7 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[
 
     limit_torch_threads(cfg.threads)
     eval_env = make_env(cfg.env)
-    agent_class = agent_class_for(cfg, eval_env.action_space)
+    agent_class = agent_class_for(cfg, eval_env)
 
     resumed = cfg.resume is not None
     if resumed:
@@ -77,23 +78,24 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[
                 f"{run.path} already ran {start} of total_timesteps={cfg.total_timesteps}; "
                 f"pass a larger total_timesteps to continue it"
             )
-        run.write_config(cfg, _original_overrides(run))
-        run.record_resume(overrides, start)
     else:
-        run = RunDirectory.create(cfg)
-        run.write_config(cfg, overrides)
-        checkpoint, start = None, 0
-    announce(f"run directory: {run.path}")
+        run, checkpoint, start = None, None, 0
 
     # a resumed run seeds its envs afresh so it does not replay the first run's episodes
     train_env = make_training_env(cfg.env, cfg.n_envs, cfg.vec_env, seed=cfg.seed + start)
     try:
         if checkpoint is None:
             agent = build_agent(agent_class, cfg, train_env)
+            # created only now, so a refused configuration leaves no empty run directory
+            run = RunDirectory.create(cfg)
+            run.write_config(cfg, overrides)
         else:
             agent = load_agent(agent_class, checkpoint, train_env, cfg.device)
             if checkpoint.replay_buffer_file is not None and hasattr(agent, "load_replay_buffer"):
                 agent.load_replay_buffer(checkpoint.replay_buffer_file)
+            run.write_config(cfg, _original_overrides(run))
+            run.record_resume(overrides, start)
+        announce(f"run directory: {run.path}")
         if hasattr(agent, "set_logger"):
             agent.set_logger(configure(str(run.tb_dir), ["tensorboard"] + (["stdout"] if cfg.verbose else [])))
         monitor = RunMonitor(

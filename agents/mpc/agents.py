@@ -1,0 +1,357 @@
+"""Model-based controllers with the rlkit agent contract: explicit MPC, online MPC, LQR.
+
+They do not learn. ``learn(total_timesteps)`` builds the controller from the environment's control
+system (linearised at its equilibrium; for explicit MPC this solves the mp-QP, or reads it from the
+cache) and then drives the training env for ``total_timesteps`` steps, calling the SB3 callback
+protocol so a host's evaluation, checkpoints and TensorBoard work as for a learner. Each
+vectorised env step is one "rollout" of length one (``on_rollout_start``, ``on_step``,
+``on_rollout_end``): the controller never changes, so every step is a point at which it may be
+evaluated or checkpointed.
+
+``predict`` maps observation -> plant state -> input -> action. Where the controller has no law
+(explicit MPC: a state outside its regions; online MPC: an infeasible QP) it applies the saturated
+LQR instead; ``fallback_steps`` counts those states and training logs their fraction as
+``mpc/fallback_fraction``.
+
+The MPC regulates to the system's equilibrium ``(x_eq, u_eq)``; a tracking reference schedule in the
+environment is not followed.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+import zipfile
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from agents.mpc.controllers import ExplicitMPCController, LQRController, OnlineMPCController
+from agents.mpc.explicit import DEFAULT_CACHE_DIR, ExplicitSolution
+from agents.mpc.plant import PlantInterface, plant_interface
+from agents.mpc.problem import LinearMPCProblem
+
+SAVE_FORMAT = 1
+DATA_FILE = "data.pkl"
+META_FILE = "meta.json"
+LOG_EVERY = 1000  # environment steps between TensorBoard dumps during learn()
+
+
+def _zip_path(path: Any) -> Any:
+    if isinstance(path, (str, Path)):
+        path = Path(path)
+        return path if path.suffix else path.with_suffix(".zip")
+    return path  # a file object
+
+
+class ControllerAgent:
+    """Shared machinery of the controller agents; subclasses set ``_build_controller``."""
+
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
+
+    @classmethod
+    def check_env(cls, env: Any) -> None:
+        """Raise ValueError unless ``env`` exposes a control system (the agent contract)."""
+        plant_interface(env)
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None,
+                 device: Any = "auto", verbose: int = 0, horizon: int = 1, **hyperparameters: Any) -> None:
+        if policy is not None:
+            raise ValueError(f"{type(self).__name__} has no policy network; leave policy unset (got {policy!r})")
+        self.env = env
+        self.seed = seed
+        self.device = device  # unused: the controllers run on the CPU in numpy
+        self.verbose = verbose
+        self.hyperparameters = {"horizon": horizon, **hyperparameters}
+        self.interface: PlantInterface | None = plant_interface(env)
+        self.problem = LinearMPCProblem.from_system(self.interface.system, horizon)
+        self.controller: Any = None
+        self.num_timesteps = 0
+        self._total_timesteps = 0
+        self._last_obs: Any = None
+        self.fallback_steps = 0
+        self.controlled_steps = 0
+        self._logger: Any = None
+
+    # -- the controller ---------------------------------------------------------------------
+    def _build_controller(self) -> Any:
+        raise NotImplementedError
+
+    def setup_controller(self) -> Any:
+        """Build the controller now (``learn`` and ``predict`` do it when needed)."""
+        if self.controller is None:
+            start = time.perf_counter()
+            self.controller = self._build_controller()
+            if self.verbose:
+                print(f"{type(self).__name__}: controller ready in {time.perf_counter() - start:.2f} s")
+        return self.controller
+
+    # -- SB3 surface ------------------------------------------------------------------------
+    def get_env(self) -> Any:
+        return self.env
+
+    def set_env(self, env: Any) -> None:
+        interface = plant_interface(env)
+        self._check_compatible(interface)
+        self.env, self.interface, self._last_obs = env, interface, None
+
+    @property
+    def logger(self) -> Any:
+        if self._logger is None:
+            from stable_baselines3.common.logger import Logger
+
+            self._logger = Logger(folder=None, output_formats=[])
+        return self._logger
+
+    def set_logger(self, logger: Any) -> None:
+        self._logger = logger
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        """The controller's action for one observation or a batch (``deterministic`` is ignored:
+        the controllers are deterministic)."""
+        if self.interface is None:
+            raise ValueError(f"{type(self).__name__} was loaded without an env and saved without a "
+                             f"picklable one; pass env= to load() to convert observations")
+        controller = self.setup_controller()
+        observation = np.asarray(observation, dtype=np.float64)
+        shape = tuple(self.interface.observation_space.shape)
+        single = observation.shape == shape
+        if not single and observation.shape[1:] != shape:
+            raise ValueError(f"expected an observation of shape {shape} or a batch (batch, *{shape}), "
+                             f"got {observation.shape}")
+        batch = observation.reshape((-1,) + shape)
+        u, fallback = controller.control(self.interface.states(batch))
+        self.fallback_steps += int(fallback.sum())
+        self.controlled_steps += len(batch)
+        actions = self.interface.actions(u)
+        return (actions[0] if single else actions), state
+
+    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> ControllerAgent:
+        """Build the controller, then run it on the env for ``total_timesteps`` steps with the
+        SB3 callback protocol (see the module docstring)."""
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+        self.setup_controller()
+        if self.env is None:
+            raise ValueError(f"{type(self).__name__}.learn needs an env; pass env= to the constructor or load()")
+        if not isinstance(self.env, VecEnv):
+            self.env = DummyVecEnv([lambda env=self.env: env])
+        env = self.env
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._last_obs = None
+        total_timesteps = int(total_timesteps) + self.num_timesteps  # an absolute target, as SB3
+        self._total_timesteps = total_timesteps
+        callback = self._init_callback(callback, progress_bar)
+        if self._last_obs is None:
+            self._last_obs = env.reset()
+        episode_returns: deque[float] = deque(maxlen=100)
+        episode_lengths: deque[int] = deque(maxlen=100)
+        counts_at_dump = (self.num_timesteps, self.fallback_steps, self.controlled_steps)
+        start_time = time.perf_counter()
+
+        callback.on_training_start(locals(), globals())
+        while self.num_timesteps < total_timesteps:
+            callback.on_rollout_start()
+            actions, _ = self.predict(self._last_obs)
+            new_obs, rewards, dones, infos = env.step(actions)
+            self.num_timesteps += env.num_envs
+            for info in infos:
+                if "episode" in info:
+                    episode_returns.append(float(info["episode"]["r"]))
+                    episode_lengths.append(int(info["episode"]["l"]))
+            callback.update_locals(locals())
+            continue_training = callback.on_step()
+            self._last_obs = new_obs
+            callback.on_rollout_end()
+            if self.num_timesteps - counts_at_dump[0] >= LOG_EVERY:
+                counts_at_dump = self._dump_logs(counts_at_dump, episode_returns, episode_lengths, start_time)
+            if not continue_training:
+                break
+        self._dump_logs(counts_at_dump, episode_returns, episode_lengths, start_time)
+        callback.on_training_end()
+        return self
+
+    def _init_callback(self, callback: Any, progress_bar: bool) -> Any:
+        from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+
+        if isinstance(callback, list):
+            callback = CallbackList(callback)
+        elif callback is None:
+            callback = CallbackList([])
+        elif not isinstance(callback, BaseCallback):
+            callback = ConvertCallback(callback)
+        if progress_bar:
+            callback = CallbackList([callback, ProgressBarCallback()])
+        callback.init_callback(self)
+        return callback
+
+    def _dump_logs(self, since: tuple[int, int, int], returns: deque, lengths: deque,
+                   start_time: float) -> tuple[int, int, int]:
+        steps, fallbacks, controlled = since
+        if self.num_timesteps == steps:
+            return since
+        logger = self.logger
+        if returns:
+            logger.record("rollout/ep_rew_mean", float(np.mean(returns)))
+            logger.record("rollout/ep_len_mean", float(np.mean(lengths)))
+        if self.controlled_steps > controlled:
+            logger.record("mpc/fallback_fraction",
+                          (self.fallback_steps - fallbacks) / (self.controlled_steps - controlled))
+        logger.record("time/total_timesteps", self.num_timesteps)
+        logger.record("time/fps", int(self.num_timesteps / max(time.perf_counter() - start_time, 1e-9)))
+        logger.dump(self.num_timesteps)
+        return self.num_timesteps, self.fallback_steps, self.controlled_steps
+
+    # -- saving -----------------------------------------------------------------------------
+    def _saved_controller(self) -> Any:
+        """What to store to rebuild exactly this controller (the default: nothing, it is cheap)."""
+        return None
+
+    def _restore_controller(self, saved: Any) -> None:
+        self.controller = None
+
+    def save(self, path: Any) -> None:
+        """A zip with the problem, the controller data (the explicit solution) and, when it can be
+        pickled, the env's model (so ``load`` without an env can still convert observations)."""
+        try:
+            model_env = pickle.dumps(self.interface.model_env) if self.interface is not None else None
+        except Exception:  # an env holding a window or a lock: load() then needs env=
+            model_env = None
+        data = {
+            "format": SAVE_FORMAT,
+            "class": type(self).__name__,
+            "hyperparameters": self.hyperparameters,
+            "seed": self.seed,
+            "num_timesteps": self.num_timesteps,
+            "problem": self.problem,
+            "controller": self._saved_controller(),
+            "model_env": model_env,
+            "spaces": None if self.interface is None
+            else (self.interface.observation_space, self.interface.action_space),
+        }
+        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "module": type(self).__module__,
+                "hyperparameters": self.hyperparameters, "num_timesteps": self.num_timesteps}
+        target = _zip_path(path)
+        if isinstance(target, Path):
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(DATA_FILE, pickle.dumps(data))
+            archive.writestr(META_FILE, json.dumps(meta, indent=2, default=str))
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> ControllerAgent:
+        """The agent ``save`` wrote; it predicts exactly as the saved one. ``env`` (optional)
+        supplies the observation and action conversions and the env to ``learn`` on."""
+        source = _zip_path(path)
+        if isinstance(source, Path) and not source.is_file():
+            raise FileNotFoundError(f"no saved agent at {source}")
+        with zipfile.ZipFile(source) as archive:
+            data = pickle.loads(archive.read(DATA_FILE))
+        if not isinstance(data, dict) or data.get("format") != SAVE_FORMAT:
+            raise ValueError(f"{path} is not a saved controller agent of format {SAVE_FORMAT}")
+        if data["class"] != cls.__name__:
+            raise ValueError(f"{path} holds a {data['class']}, not a {cls.__name__}")
+        agent = cls.__new__(cls)
+        agent.env, agent.seed, agent.device, agent.verbose = None, data["seed"], device, kwargs.get("verbose", 0)
+        agent.hyperparameters = data["hyperparameters"]
+        agent.problem = data["problem"]
+        agent.num_timesteps = int(data["num_timesteps"])
+        agent._total_timesteps, agent._last_obs, agent._logger = 0, None, None
+        agent.fallback_steps = agent.controlled_steps = 0
+        agent.controller = None
+        agent._restore_controller(data["controller"])
+        if env is not None:
+            agent.interface = plant_interface(env)
+            agent._check_compatible(agent.interface)
+            agent.env = env
+        elif data["model_env"] is not None:
+            observation_space, action_space = data["spaces"]
+            model_env = pickle.loads(data["model_env"])
+            agent.interface = PlantInterface(model_env.system, model_env, observation_space, action_space)
+        else:
+            agent.interface = None
+        return agent
+
+    def _check_compatible(self, interface: PlantInterface) -> None:
+        system = interface.system
+        if (system.n_states, system.n_inputs) != (self.problem.n_states, self.problem.n_inputs):
+            raise ValueError(
+                f"the env's system has {system.n_states} states and {system.n_inputs} inputs; this "
+                f"agent controls {self.problem.n_states} states and {self.problem.n_inputs} inputs"
+            )
+
+
+class ExplicitMPCAgent(ControllerAgent):
+    """Explicit linear MPC: the mp-QP of the linearised plant solved offline with ppopt, evaluated
+    by point location; the saturated LQR outside the solution's regions.
+
+    Args:
+        policy: must stay None (there is no network).
+        env: a control env (Gymnasium, wrapped, or an SB3 VecEnv) exposing ``system``.
+        seed, device, verbose: the common agent arguments (the controller is deterministic).
+        horizon: the MPC horizon N.
+        cache_dir: where solved problems are cached (keyed by a hash of the problem); None: no cache.
+    """
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
+                 verbose: int = 0, horizon: int = 10, cache_dir: str | None = DEFAULT_CACHE_DIR) -> None:
+        super().__init__(policy, env, seed, device, verbose, horizon=horizon, cache_dir=cache_dir)
+
+    @property
+    def solution(self) -> ExplicitSolution:
+        return self.setup_controller().solution
+
+    def _build_controller(self) -> ExplicitMPCController:
+        solution = ExplicitSolution.solve(
+            self.problem, cache_dir=self.hyperparameters["cache_dir"], verbose=self.verbose
+        )
+        if self.verbose:
+            origin = "from the cache" if solution.solve_time_s is None else f"in {solution.solve_time_s:.2f} s"
+            print(f"explicit MPC: {solution.n_regions} regions {origin}")
+        return ExplicitMPCController(solution)
+
+    def _saved_controller(self) -> Any:
+        return self.controller.solution if self.controller is not None else None
+
+    def _restore_controller(self, saved: Any) -> None:
+        self.controller = ExplicitMPCController(saved) if saved is not None else None
+
+
+class OnlineMPCAgent(ControllerAgent):
+    """Linear MPC solved online with daqp at every step; the saturated LQR where the QP is
+    infeasible.
+
+    Args:
+        policy, env, seed, device, verbose: as :class:`ExplicitMPCAgent`.
+        horizon: the MPC horizon N.
+    """
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
+                 verbose: int = 0, horizon: int = 10) -> None:
+        super().__init__(policy, env, seed, device, verbose, horizon=horizon)
+
+    def _build_controller(self) -> OnlineMPCController:
+        return OnlineMPCController(self.problem)
+
+
+class LQRAgent(ControllerAgent):
+    """The infinite-horizon LQR of the linearised plant (gain from the DARE), saturated to the
+    input box.
+
+    Args:
+        policy, env, seed, device, verbose: as :class:`ExplicitMPCAgent`.
+    """
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
+                 verbose: int = 0) -> None:
+        super().__init__(policy, env, seed, device, verbose, horizon=1)
+
+    def _build_controller(self) -> LQRController:
+        return LQRController(self.problem)

@@ -1,0 +1,334 @@
+"""The explicit solution of the condensed MPC problem: a piecewise-affine control law over polytopes.
+
+Solved with ppopt (an mp-QP in the initial state, geometric algorithm, the free glpk and daqp
+solvers). ppopt works in the problem's deviation coordinates; this module hands out every region
+and law in **absolute** coordinates, the state ``x`` and input ``u`` the plant itself uses:
+
+    region r:            {x : E_r x <= f_r}
+    first input:         u = K_r x + k_r
+    whole input sequence [u_0; ...; u_{N-1}] = K_seq_r x + k_seq_r
+    optimal cost         V(x) = x' P_r x + q_r' x + c_r     (the MPC cost J of :mod:`.problem`)
+
+so a network built from the regions maps plant states to plant inputs with no shift. Shapes, for
+``n`` states, ``m`` inputs, horizon ``N`` and ``c_r`` region facets: E_r (c_r, n), f_r (c_r,),
+K_r (m, n), k_r (m,), K_seq_r (N m, n), k_seq_r (N m,), P_r (n, n), q_r (n,), c_r a float.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import pickle
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from agents.mpc.problem import LinearMPCProblem, MPCSetupError
+
+SOLVERS = {"lp": "glpk", "qp": "daqp"}  # free solvers; ppopt's default wants gurobi
+ALGORITHM = "geometric"
+CACHE_FORMAT = 1
+DEFAULT_CACHE_DIR = "~/.cache/rlkit/explicit_mpc"
+
+
+class OutsideFeasibleSetError(ValueError):
+    """A state outside the set the explicit solution covers."""
+
+
+@dataclass(frozen=True, eq=False)
+class Region:
+    """One critical region in absolute coordinates (see the module docstring).
+
+    Unpacks as the tuple ``(E, f, K, k)``: ``for E, f, K, k in solution.regions``.
+    """
+
+    E: np.ndarray
+    f: np.ndarray
+    K: np.ndarray
+    k: np.ndarray
+    K_seq: np.ndarray
+    k_seq: np.ndarray
+    value_P: np.ndarray
+    value_q: np.ndarray
+    value_c: float
+    active_set: tuple[int, ...]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.E, self.f, self.K, self.k))
+
+    def contains(self, x: np.ndarray, tol: float = 0.0) -> np.ndarray:
+        """Whether ``E x <= f + tol`` for each row of ``x``."""
+        return np.all(np.atleast_2d(x) @ self.E.T <= self.f + tol, axis=1)
+
+    def input(self, x: np.ndarray) -> np.ndarray:
+        return np.atleast_2d(x) @ self.K.T + self.k
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(x)
+        return np.einsum("bi,ij,bj->b", x, self.value_P, x) + x @ self.value_q + self.value_c
+
+
+def _region_in_absolute_coordinates(critical_region: Any, problem: LinearMPCProblem) -> Region:
+    qp = problem.condensed()
+    x_eq, m, N = problem.x_eq, problem.n_inputs, problem.horizon
+    E = np.asarray(critical_region.E, dtype=np.float64)
+    f = np.asarray(critical_region.f, dtype=np.float64).reshape(-1)
+    A_dev = np.asarray(critical_region.A, dtype=np.float64)  # U = A_dev dx + b_dev
+    b_dev = np.asarray(critical_region.b, dtype=np.float64).reshape(-1)
+    K_seq = A_dev
+    k_seq = b_dev + np.tile(problem.u_eq, N) - A_dev @ x_eq
+    # V(dx) = 1/2 U'HU + dx'F'U + 1/2 dx'Y dx with U = A_dev dx + b_dev, as dx'M dx + l'dx + c
+    cross = qp.F.T @ A_dev
+    M = 0.5 * (A_dev.T @ qp.H @ A_dev + qp.Y) + 0.5 * (cross + cross.T)
+    l = A_dev.T @ qp.H @ b_dev + qp.F.T @ b_dev
+    c = 0.5 * b_dev @ qp.H @ b_dev
+    return Region(
+        E=E,
+        f=f + E @ x_eq,
+        K=K_seq[:m].copy(),
+        k=k_seq[:m].copy(),
+        K_seq=K_seq,
+        k_seq=k_seq,
+        value_P=M,
+        value_q=l - 2.0 * M @ x_eq,
+        value_c=float(c + x_eq @ M @ x_eq - l @ x_eq),
+        active_set=tuple(int(i) for i in critical_region.active_set),
+    )
+
+
+def parameter_box(problem: LinearMPCProblem) -> tuple[np.ndarray, np.ndarray]:
+    """The bounding box ``(low, high)`` (absolute) of the problem's parameter set, by linear
+    programming; refuses an unbounded or empty set, which an explicit solution cannot cover."""
+    from scipy.optimize import linprog
+
+    theta_A, theta_b = problem.parameter_set()
+    n = problem.n_states
+    low, high = np.empty(n), np.empty(n)
+    for i in range(n):
+        for sign, out in ((1.0, low), (-1.0, high)):
+            cost = np.zeros(n)
+            cost[i] = sign
+            result = linprog(cost, A_ub=theta_A, b_ub=theta_b, bounds=[(None, None)] * n, method="highs")
+            if result.status == 2:
+                raise MPCSetupError("infeasible MPC set-up: the state constraints describe an empty set")
+            if result.status == 3 or not result.success:
+                raise MPCSetupError(
+                    f"explicit MPC needs a bounded state set, but state {i} is unbounded "
+                    f"({'below' if sign > 0 else 'above'}); give the system finite state_low/state_high "
+                    f"or a bounding H_x"
+                )
+            out[i] = sign * result.fun + problem.x_eq[i]
+    return low, high
+
+
+class ExplicitSolution:
+    """The explicit MPC law of ``problem`` (see the module docstring for the coordinates).
+
+    Attributes
+    ----------
+    problem: the :class:`LinearMPCProblem`.
+    regions: list of :class:`Region`, absolute coordinates, in ppopt's order.
+    n_regions: ``len(regions)``.
+    theta_low, theta_high: the bounding box of the states covered (absolute).
+    theta_A, theta_b: the state set the mp-QP was posed on, ``theta_A x <= theta_b`` (absolute).
+    x_eq, u_eq: the equilibrium of the problem.
+    ppopt_solution: ppopt's ``Solution`` (deviation coordinates), used for point location.
+    solve_time_s: seconds ppopt took (None when read from the cache).
+    """
+
+    def __init__(self, problem: LinearMPCProblem, ppopt_solution: Any, solve_time_s: float | None = None) -> None:
+        critical_regions = list(getattr(ppopt_solution, "critical_regions", None) or [])
+        if not critical_regions:
+            raise MPCSetupError(
+                f"the explicit solution of {problem!r} has no regions: ppopt found no initial state "
+                f"with a feasible input sequence; check the constraints and the horizon"
+            )
+        self.problem = problem
+        self.ppopt_solution = ppopt_solution
+        self.solve_time_s = solve_time_s
+        self.regions = [_region_in_absolute_coordinates(cr, problem) for cr in critical_regions]
+        self._index = {id(cr): i for i, cr in enumerate(critical_regions)}
+        theta_A, theta_b = problem.parameter_set()
+        self.theta_A, self.theta_b = theta_A, theta_b + theta_A @ problem.x_eq
+        self.theta_low, self.theta_high = parameter_box(problem)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_index"]  # keyed by object ids, which a pickle round trip changes
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._index = {id(cr): i for i, cr in enumerate(self.ppopt_solution.critical_regions)}
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def solve(cls, problem: LinearMPCProblem, cache_dir: str | os.PathLike | None = None,
+              verbose: int = 0) -> ExplicitSolution:
+        """Solve the mp-QP with ppopt, or read the solution cached under ``cache_dir`` (None: no
+        cache). The cache key is a hash of the problem's numbers, ppopt's version and the
+        algorithm; the files are pickles, so point ``cache_dir`` only at a directory you own."""
+        parameter_box(problem)  # refuse an unbounded state set before ppopt sees it
+        path = _cache_path(problem, cache_dir)
+        if path is not None and path.is_file():
+            try:
+                with path.open("rb") as file:
+                    ppopt_solution = pickle.load(file)
+                return cls(problem, ppopt_solution)
+            except Exception:  # a truncated or foreign file: solve again and overwrite it
+                pass
+        start = time.perf_counter()
+        ppopt_solution = _solve_with_ppopt(problem, verbose)
+        solution = cls(problem, ppopt_solution, solve_time_s=time.perf_counter() - start)
+        if path is not None:
+            try:
+                _write_atomically(path, pickle.dumps(ppopt_solution))
+            except OSError as error:  # a read-only cache costs time, not correctness
+                warnings.warn(f"cannot cache the explicit MPC solution at {path}: {error}", stacklevel=2)
+        return solution
+
+    # -- queries ----------------------------------------------------------------------------
+    @property
+    def n_regions(self) -> int:
+        return len(self.regions)
+
+    @property
+    def x_eq(self) -> np.ndarray:
+        return self.problem.x_eq
+
+    @property
+    def u_eq(self) -> np.ndarray:
+        return self.problem.u_eq
+
+    @property
+    def point_location_tolerance(self) -> float:
+        return float(self.ppopt_solution.point_location_tolerance)
+
+    def _states(self, x: Any) -> tuple[np.ndarray, bool]:
+        x = np.asarray(x, dtype=np.float64)
+        single = x.ndim == 1
+        x = np.atleast_2d(x)
+        n = self.problem.n_states
+        if x.ndim != 2 or x.shape[1] != n:
+            raise ValueError(f"expected a state of shape ({n},) or a batch (batch, {n}), got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"states must be finite, got {x[~np.all(np.isfinite(x), axis=1)][0].tolist()}")
+        return x, single
+
+    def in_state_set(self, x: Any) -> np.ndarray:
+        """Whether each state satisfies the state constraints the mp-QP was posed on."""
+        x, _ = self._states(x)
+        return np.all(x @ self.theta_A.T <= self.theta_b + self.point_location_tolerance, axis=1)
+
+    def locate(self, x: Any) -> np.ndarray | int:
+        """The index of the region ppopt's point location picks for each state, -1 for none."""
+        x, single = self._states(x)
+        dx = x - self.problem.x_eq
+        indices = np.full(len(x), -1, dtype=np.int64)
+        for row, theta in enumerate(dx):
+            critical_region = self.ppopt_solution.get_region(theta.reshape(-1, 1))
+            if critical_region is not None:
+                indices[row] = self._index[id(critical_region)]
+        return int(indices[0]) if single else indices
+
+    def _sequence(self, x: Any, outside: str) -> tuple[np.ndarray, bool, np.ndarray]:
+        if outside not in ("raise", "nan"):
+            raise ValueError(f"outside must be 'raise' or 'nan', got {outside!r}")
+        x, single = self._states(x)
+        located = np.atleast_1d(self.locate(x))
+        missing = np.flatnonzero(located < 0)
+        if len(missing) and outside == "raise":
+            state = x[missing[0]]
+            box = f"the box {self.problem.state_low.tolist()} .. {self.problem.state_high.tolist()}"
+            where = (
+                f"outside the state constraints the explicit solution was computed for ({box}"
+                + (" and H_x x <= h_x)" if len(self.problem.h_x) else ")")
+                if not self.in_state_set(state)[0]
+                else "inside the state constraints but outside the feasible set (no input sequence "
+                "keeps the constraints over the horizon)"
+            )
+            raise OutsideFeasibleSetError(
+                f"state {state.tolist()} is {where}; pass outside='nan' to get NaN there, or use a "
+                f"fallback such as the saturated LQR"
+            )
+        dx = x - self.problem.x_eq
+        U = np.full((len(x), self.problem.horizon * self.problem.n_inputs), np.nan)
+        critical_regions = self.ppopt_solution.critical_regions
+        for row in np.flatnonzero(located >= 0):
+            critical_region = critical_regions[located[row]]
+            U[row] = critical_region.evaluate(dx[row].reshape(-1, 1)).reshape(-1)
+        return U, single, dx
+
+    def evaluate(self, x: Any, outside: str = "raise") -> np.ndarray:
+        """The first optimal input ``u_0`` (absolute) at state ``x`` (absolute; shape (n,) or
+        (batch, n)), with ppopt's own point location and region law. A state in no region raises
+        :class:`OutsideFeasibleSetError` (``outside='raise'``) or gives a row of NaN (``'nan'``)."""
+        U, single, _ = self._sequence(x, outside)
+        u = U[:, :self.problem.n_inputs] + self.problem.u_eq
+        return u[0] if single else u
+
+    def evaluate_sequence(self, x: Any, outside: str = "raise") -> np.ndarray:
+        """The whole optimal input sequence, shape (N, m) or (batch, N, m), absolute."""
+        U, single, _ = self._sequence(x, outside)
+        u = U.reshape(len(U), self.problem.horizon, self.problem.n_inputs) + self.problem.u_eq
+        return u[0] if single else u
+
+    def value(self, x: Any, outside: str = "raise") -> np.ndarray | float:
+        """The optimal MPC cost ``V(x)`` (NaN outside with ``outside='nan'``)."""
+        U, single, dx = self._sequence(x, outside)
+        qp = self.problem.condensed()
+        values = (0.5 * np.einsum("bi,ij,bj->b", U, qp.H, U) + np.einsum("bi,ji,bj->b", dx, qp.F, U)
+                  + 0.5 * np.einsum("bi,ij,bj->b", dx, qp.Y, dx))
+        return float(values[0]) if single else values
+
+    def __repr__(self) -> str:
+        return f"ExplicitSolution({self.n_regions} regions, {self.problem!r})"
+
+
+def _solve_with_ppopt(problem: LinearMPCProblem, verbose: int) -> Any:
+    from ppopt.mp_solvers.solve_mpqp import mpqp_algorithm, solve_mpqp
+    from ppopt.mpqp_program import MPQP_Program
+    from ppopt.solver import Solver
+
+    qp = problem.condensed()
+    theta_A, theta_b = problem.parameter_set()
+    Nm = qp.H.shape[0]
+    program = MPQP_Program(
+        A=qp.G, b=qp.W.reshape(-1, 1), c=np.zeros((Nm, 1)), H=qp.F, Q=qp.H,
+        A_t=theta_A, b_t=theta_b.reshape(-1, 1), F=qp.S, Q_t=qp.Y, solver=Solver(dict(SOLVERS)),
+    )
+    quiet = contextlib.nullcontext() if verbose >= 2 else contextlib.redirect_stdout(io.StringIO())
+    with quiet:  # ppopt prints progress lines
+        return solve_mpqp(program, mpqp_algorithm[ALGORITHM])
+
+
+def _cache_path(problem: LinearMPCProblem, cache_dir: str | os.PathLike | None) -> Path | None:
+    if cache_dir is None:
+        return None
+    from importlib.metadata import version
+
+    key = hashlib.sha256(
+        f"{CACHE_FORMAT}|ppopt {version('ppopt')}|{ALGORITHM}|{sorted(SOLVERS.items())}|"
+        f"{problem.fingerprint()}".encode()
+    ).hexdigest()
+    return Path(cache_dir).expanduser() / f"explicit-{key[:32]}.pkl"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise

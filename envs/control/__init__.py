@@ -1,0 +1,51 @@
+"""Control systems with their models exposed: the CSTR, the clipped pendulum, the double integrator.
+
+A :class:`~envs.control.system.ControlSystem` is the model agents may use (batched, differentiable
+torch dynamics, equilibrium, linearisation, constraints, cost); :class:`~envs.control.env.ControlEnv`
+is the Gymnasium env around any of them. Importing this package is cheap (no torch): the classes
+load on first use, and :func:`register_control_envs` registers the tasks with Gymnasium.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Gymnasium id -> entry point; the short names in rlkit/conf/env/ point at these ids.
+CONTROL_ENVS = {
+    "rlkit/CSTR-v0": "envs.control.cstr:CSTREnv",
+    "rlkit/CSTRSafe-v0": "envs.control.cstr:CSTRSafeEnv",
+    "rlkit/PendulumClipped-v0": "envs.control.pendulum:ClippedPendulumEnv",
+    "rlkit/DoubleIntegrator-v0": "envs.control.double_integrator:DoubleIntegratorEnv",
+}
+
+_LAZY = {
+    "ControlSystem": "envs.control.system",
+    "INTEGRATORS": "envs.control.system",
+    "ControlEnv": "envs.control.env",
+    "CSTR": "envs.control.cstr",
+    "CSTREnv": "envs.control.cstr",
+    "CSTRSafeEnv": "envs.control.cstr",
+    "ClippedPendulum": "envs.control.pendulum",
+    "ClippedPendulumEnv": "envs.control.pendulum",
+    "DoubleIntegrator": "envs.control.double_integrator",
+    "DoubleIntegratorEnv": "envs.control.double_integrator",
+}
+
+__all__ = ["CONTROL_ENVS", "register_control_envs", *_LAZY]
+
+
+def register_control_envs() -> None:
+    """Register the control tasks with Gymnasium (idempotent). Episode lengths are the envs' own
+    (they truncate themselves: the setpoint schedule is part of the task), so no TimeLimit."""
+    import gymnasium as gym
+
+    for env_id, entry_point in CONTROL_ENVS.items():
+        if env_id not in gym.envs.registry:
+            gym.register(env_id, entry_point=entry_point)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'envs.control' has no attribute {name!r}")
