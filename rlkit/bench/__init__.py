@@ -51,7 +51,11 @@ def run_suite(name: str, pairs: list[str], runs_root: str = "runs") -> Path:
         if key not in defaults:
             allowed = ", ".join(f"{k} (default {v})" for k, v in defaults.items())
             raise UserError(f"unknown option {key!r} for suite {name}; allowed: {allowed}, runs_root")
-        options[key] = checked_value(key, parsed.value(), defaults[key])
+        # a comma-separated value (envs=cstr,cstr_safe) is a list here, not a sweep
+        value = list(parsed.sweep_string_iterator()) if parsed.is_sweep_override() else parsed.value()
+        if isinstance(defaults[key], list) and not isinstance(value, list):
+            value = [value]
+        options[key] = checked_value(key, value, defaults[key])
     out_dir = Path(runs_root) / "bench" / name / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     function(out_dir, **options)
