@@ -22,6 +22,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.overhead:run",
         "rlkit train vs a plain SB3 script, same PPO run side by side; rlkit --help start-up",
     ),
+    "yann": (
+        "rlkit.bench.yann:run",
+        "YANN-TD3 vs TD3, DDPG, SAC from scratch vs explicit MPC on the control envs; YANN latency",
+    ),
 }
 
 

@@ -25,3 +25,17 @@ def test_unknown_suite_and_option_name_what_is_allowed():
         run_suite("speed", [])
     with pytest.raises(UserError, match="unknown option 'stpes' for suite overhead; allowed: steps"):
         run_suite("overhead", ["stpes=10"])
+
+
+def test_yann_suite_compares_learners_with_explicit_mpc(tmp_path):
+    out = run_suite("yann", ["envs=[double_integrator]", "agents=[td3]", "seeds=2", "steps=200",
+                             "eval_every=100", "eval_episodes=2", "workers=1", "latency=false",
+                             "baseline_net=[16]", f"runs_root={tmp_path}"])
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["agent"]) == ["explicit_mpc", "td3"]
+    assert table.loc[1, "seeds"] == 2
+    curves = pd.read_csv(out / "curves.csv")
+    assert sorted(set(curves["seed"])) == [0, 1] and set(curves["timesteps"]) == {100, 200}
+    final = curves[curves["timesteps"] == 200]["mean_return"].mean()
+    assert table.loc[1, "final_return"] == pytest.approx(final)
+    assert (out / "returns.png").read_bytes()[:4] == b"\x89PNG"
