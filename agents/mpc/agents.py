@@ -13,8 +13,13 @@ evaluated or checkpointed.
 LQR instead; ``fallback_steps`` counts those states and training logs their fraction as
 ``mpc/fallback_fraction``.
 
-The MPC regulates to the system's equilibrium ``(x_eq, u_eq)``; a tracking reference schedule in the
-environment is not followed.
+Tracking: when the env observes its reference (``observe_reference``, e.g. the CSTR setpoint
+schedules) the controllers track it (``track_reference=None``, the default, decides so; ``True``
+demands it, ``False`` regulates to the equilibrium regardless). The MPC problem is then posed in
+``theta = (x, x_ref)`` (:mod:`agents.mpc.problem`), the explicit solution covers the states times
+the reference box (``reference_set``, ``reference_margin``: see
+:meth:`agents.mpc.plant.PlantInterface.reference_box`), and ``predict`` reads the reference from
+the observation. Otherwise the MPC regulates to the system's equilibrium ``(x_eq, u_eq)``.
 """
 
 from __future__ import annotations
@@ -32,13 +37,34 @@ from gymnasium import spaces
 
 from agents.mpc.controllers import ExplicitMPCController, LQRController, OnlineMPCController
 from agents.mpc.explicit import DEFAULT_CACHE_DIR, ExplicitSolution
-from agents.mpc.plant import PlantInterface, plant_interface
+from agents.mpc.plant import DEFAULT_REFERENCE_MARGIN, PlantInterface, plant_interface
 from agents.mpc.problem import LinearMPCProblem
 
 SAVE_FORMAT = 1
 DATA_FILE = "data.pkl"
 META_FILE = "meta.json"
 LOG_EVERY = 1000  # environment steps between TensorBoard dumps during learn()
+
+
+def tracking_problem(interface: PlantInterface, horizon: int, track_reference: bool | None = None,
+                     reference_set: str = "schedule",
+                     reference_margin: float = DEFAULT_REFERENCE_MARGIN) -> LinearMPCProblem:
+    """The linear MPC problem of the env's plant: tracking its observed reference when
+    ``track_reference`` is True, or None and the env observes its reference; regulation otherwise."""
+    if track_reference is not None and not isinstance(track_reference, (bool, np.bool_)):
+        raise ValueError(f"track_reference must be true, false or null (auto), got {track_reference!r}")
+    observes = interface.observes_reference
+    tracking = observes if track_reference is None else bool(track_reference)
+    if tracking and not observes:
+        raise ValueError("track_reference=true needs an env that observes its reference (observe_reference); "
+                         "this one does not: leave track_reference unset (null) to regulate")
+    low = high = None
+    if tracking:
+        low, high = interface.reference_box(reference_set, reference_margin)
+    else:
+        interface.reference_box(reference_set, reference_margin)  # the same checks of the arguments
+    return LinearMPCProblem.from_system(interface.system, horizon, tracking=tracking,
+                                        reference_low=low, reference_high=high)
 
 
 def _zip_path(path: Any) -> Any:
@@ -59,16 +85,20 @@ class ControllerAgent:
         plant_interface(env)
 
     def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None,
-                 device: Any = "auto", verbose: int = 0, horizon: int = 1, **hyperparameters: Any) -> None:
+                 device: Any = "auto", verbose: int = 0, horizon: int = 1, track_reference: bool | None = None,
+                 reference_set: str = "schedule", reference_margin: float = DEFAULT_REFERENCE_MARGIN,
+                 **hyperparameters: Any) -> None:
         if policy is not None:
             raise ValueError(f"{type(self).__name__} has no policy network; leave policy unset (got {policy!r})")
         self.env = env
         self.seed = seed
         self.device = device  # unused: the controllers run on the CPU in numpy
         self.verbose = verbose
-        self.hyperparameters = {"horizon": horizon, **hyperparameters}
+        self.hyperparameters = {"horizon": horizon, "track_reference": track_reference,
+                                "reference_set": reference_set, "reference_margin": reference_margin,
+                                **hyperparameters}
         self.interface: PlantInterface | None = plant_interface(env)
-        self.problem = LinearMPCProblem.from_system(self.interface.system, horizon)
+        self.problem = tracking_problem(self.interface, horizon, track_reference, reference_set, reference_margin)
         self.controller: Any = None
         self.num_timesteps = 0
         self._total_timesteps = 0
@@ -125,7 +155,8 @@ class ControllerAgent:
             raise ValueError(f"expected an observation of shape {shape} or a batch (batch, *{shape}), "
                              f"got {observation.shape}")
         batch = observation.reshape((-1,) + shape)
-        u, fallback = controller.control(self.interface.states(batch))
+        references = self.interface.references(batch) if self.problem.tracking else None
+        u, fallback = controller.control(self.interface.states(batch), references)
         self.fallback_steps += int(fallback.sum())
         self.controlled_steps += len(batch)
         actions = self.interface.actions(u)
@@ -286,6 +317,9 @@ class ControllerAgent:
                 f"the env's system has {system.n_states} states and {system.n_inputs} inputs; this "
                 f"agent controls {self.problem.n_states} states and {self.problem.n_inputs} inputs"
             )
+        if getattr(self.problem, "tracking", False) and not interface.observes_reference:
+            raise ValueError("this agent tracks a reference, but the env does not observe one "
+                             "(observe_reference is off)")
 
 
 class ExplicitMPCAgent(ControllerAgent):
@@ -298,11 +332,18 @@ class ExplicitMPCAgent(ControllerAgent):
         seed, device, verbose: the common agent arguments (the controller is deterministic).
         horizon: the MPC horizon N.
         cache_dir: where solved problems are cached (keyed by a hash of the problem); None: no cache.
+        track_reference: track the observed reference (None: exactly when the env observes one).
+        reference_set: the references the explicit solution covers: "schedule" (the env's
+            scheduled references plus a margin) or "state" (the state box).
+        reference_margin: that margin, a fraction of the state box's width on each side.
     """
 
     def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0, horizon: int = 10, cache_dir: str | None = DEFAULT_CACHE_DIR) -> None:
-        super().__init__(policy, env, seed, device, verbose, horizon=horizon, cache_dir=cache_dir)
+                 verbose: int = 0, horizon: int = 10, cache_dir: str | None = DEFAULT_CACHE_DIR,
+                 track_reference: bool | None = None, reference_set: str = "schedule",
+                 reference_margin: float = DEFAULT_REFERENCE_MARGIN) -> None:
+        super().__init__(policy, env, seed, device, verbose, horizon=horizon, track_reference=track_reference,
+                         reference_set=reference_set, reference_margin=reference_margin, cache_dir=cache_dir)
 
     @property
     def solution(self) -> ExplicitSolution:
@@ -331,11 +372,12 @@ class OnlineMPCAgent(ControllerAgent):
     Args:
         policy, env, seed, device, verbose: as :class:`ExplicitMPCAgent`.
         horizon: the MPC horizon N.
+        track_reference: as :class:`ExplicitMPCAgent` (the QP is solved for any reference).
     """
 
     def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0, horizon: int = 10) -> None:
-        super().__init__(policy, env, seed, device, verbose, horizon=horizon)
+                 verbose: int = 0, horizon: int = 10, track_reference: bool | None = None) -> None:
+        super().__init__(policy, env, seed, device, verbose, horizon=horizon, track_reference=track_reference)
 
     def _build_controller(self) -> OnlineMPCController:
         return OnlineMPCController(self.problem)
@@ -343,15 +385,16 @@ class OnlineMPCAgent(ControllerAgent):
 
 class LQRAgent(ControllerAgent):
     """The infinite-horizon LQR of the linearised plant (gain from the DARE), saturated to the
-    input box.
+    input box; when tracking, ``u = clip(u_r + K (x - x_ref))`` with the reference input ``u_r``.
 
     Args:
         policy, env, seed, device, verbose: as :class:`ExplicitMPCAgent`.
+        track_reference: as :class:`ExplicitMPCAgent`.
     """
 
     def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0) -> None:
-        super().__init__(policy, env, seed, device, verbose, horizon=1)
+                 verbose: int = 0, track_reference: bool | None = None) -> None:
+        super().__init__(policy, env, seed, device, verbose, horizon=1, track_reference=track_reference)
 
     def _build_controller(self) -> LQRController:
         return LQRController(self.problem)

@@ -1,15 +1,19 @@
 """State-feedback controllers built from a :class:`~agents.mpc.problem.LinearMPCProblem`.
 
-Each maps absolute states to absolute inputs, batched: ``control(x) -> (u, fallback)`` with ``x``
-of shape (batch, n), ``u`` of shape (batch, m) and ``fallback`` a boolean mask of the rows where
-the controller could not apply its own law and used the saturated LQR instead:
+Each maps absolute states to absolute inputs, batched: ``control(x, x_ref=None) -> (u, fallback)``
+with ``x`` of shape (batch, n), ``u`` of shape (batch, m) and ``fallback`` a boolean mask of the
+rows where the controller could not apply its own law and used the saturated LQR instead. A
+tracking problem (``problem.tracking``) needs the reference states ``x_ref`` (batch, n) too; a
+regulation problem refuses them.
 
-- :class:`LQRController`: ``u = clip(u_eq + K (x - x_eq), input box)``, ``K`` from the DARE. It never
-  falls back; its saturation ignores ``H_u`` (the box only).
+- :class:`LQRController`: ``u = clip(u_eq + K (x - x_eq), input box)`` (regulation) or
+  ``clip(u_r + K (x - x_ref), input box)`` (tracking, ``u_r`` the reference input), ``K`` from the
+  DARE. It never falls back; its saturation ignores ``H_u`` (the box only).
 - :class:`OnlineMPCController`: solves the condensed QP with daqp at every call; falls back when the
   QP is infeasible from ``x`` (or daqp fails).
-- :class:`ExplicitMPCController`: evaluates the :class:`~agents.mpc.explicit.ExplicitSolution`;
-  falls back outside its regions (outside the state set or its feasible part).
+- :class:`ExplicitMPCController`: evaluates the :class:`~agents.mpc.explicit.ExplicitSolution` at
+  ``theta = x`` or ``(x, x_ref)``; falls back outside its regions (outside the parameter set or
+  its feasible part).
 """
 
 from __future__ import annotations
@@ -25,11 +29,20 @@ DAQP_OPTIMAL = 1
 DAQP_SOFT_OPTIMAL = 2
 
 
-def _batch(x: Any, n: int) -> np.ndarray:
+def _batch(x: Any, n: int, what: str = "states") -> np.ndarray:
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     if x.ndim != 2 or x.shape[1] != n:
-        raise ValueError(f"expected states of shape (batch, {n}), got {x.shape}")
+        raise ValueError(f"expected {what} of shape (batch, {n}), got {x.shape}")
     return x
+
+
+def _parameters(problem: LinearMPCProblem, x: Any, x_ref: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """The batched states and references (None for a regulation problem), checked."""
+    x = _batch(x, problem.n_states)
+    if x_ref is not None:
+        x_ref = np.broadcast_to(_batch(x_ref, problem.n_states, "references"), x.shape)
+    problem.parameters_of(x, x_ref)  # refuses a missing or unexpected reference
+    return x, x_ref
 
 
 class LQRController:
@@ -38,9 +51,9 @@ class LQRController:
     def __init__(self, problem: LinearMPCProblem) -> None:
         self.problem = problem
 
-    def control(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
-        x = _batch(x, self.problem.n_states)
-        return self.problem.lqr_input(x), np.zeros(len(x), dtype=bool)
+    def control(self, x: Any, x_ref: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        x, x_ref = _parameters(self.problem, x, x_ref)
+        return self.problem.lqr_input(x, x_ref), np.zeros(len(x), dtype=bool)
 
 
 class OnlineMPCController:
@@ -63,13 +76,15 @@ class OnlineMPCController:
         self._W0, self._S0 = qp.W[~coupled], qp.S[~coupled]
         self._lower = np.full(len(self._W), -1e30)
 
-    def solve(self, x: Any) -> np.ndarray | None:
+    def solve(self, x: Any, x_ref: Any = None) -> np.ndarray | None:
         """The optimal input sequence ``U`` (deviation coordinates, shape (N m,)) from one absolute
-        state, or None when the QP is infeasible."""
+        state (and reference, for tracking), or None when the QP is infeasible."""
         import daqp
 
         qp = self.problem.condensed()
-        dx = np.asarray(x, dtype=np.float64).reshape(-1) - self.problem.x_eq
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        x_ref = None if x_ref is None else np.asarray(x_ref, dtype=np.float64).reshape(-1)
+        dx = self.problem.parameters_of(x, x_ref) - self.problem.theta_eq
         if np.any(self._W0 + self._S0 @ dx < -self.primal_tol):
             return None
         f = np.ascontiguousarray(qp.F @ dx)
@@ -81,16 +96,18 @@ class OnlineMPCController:
             return None
         return np.asarray(U, dtype=np.float64)
 
-    def control(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
-        x = _batch(x, self.problem.n_states)
+    def control(self, x: Any, x_ref: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        x, x_ref = _parameters(self.problem, x, x_ref)
         m = self.problem.n_inputs
         u = np.empty((len(x), m))
         fallback = np.zeros(len(x), dtype=bool)
         for row, state in enumerate(x):
-            U = self.solve(state) if np.all(np.isfinite(state)) else None
+            ref = None if x_ref is None else x_ref[row]
+            finite = np.all(np.isfinite(state)) and (ref is None or np.all(np.isfinite(ref)))
+            U = self.solve(state, ref) if finite else None
             if U is None:
                 fallback[row] = True
-                u[row] = self.problem.lqr_input(state)
+                u[row] = self.problem.lqr_input(state, ref)
             else:
                 u[row] = self.problem.u_eq + U[:m]
         return u, fallback
@@ -103,14 +120,15 @@ class ExplicitMPCController:
         self.solution = solution
         self.problem = solution.problem
 
-    def control(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
-        x = _batch(x, self.problem.n_states)
+    def control(self, x: Any, x_ref: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        x, x_ref = _parameters(self.problem, x, x_ref)
+        theta = self.problem.parameters_of(x, x_ref)
         u = np.empty((len(x), self.problem.n_inputs))
-        finite = np.all(np.isfinite(x), axis=1)
+        finite = np.all(np.isfinite(theta), axis=1)
         u[~finite] = np.nan
         if finite.any():
-            u[finite] = self.solution.evaluate(x[finite], outside="nan")
+            u[finite] = self.solution.evaluate(theta[finite], outside="nan")
         fallback = np.any(np.isnan(u), axis=1)
         if fallback.any():
-            u[fallback] = self.problem.lqr_input(x[fallback])
+            u[fallback] = self.problem.lqr_input(x[fallback], None if x_ref is None else x_ref[fallback])
         return u, fallback

@@ -1,17 +1,21 @@
 """The explicit solution of the condensed MPC problem: a piecewise-affine control law over polytopes.
 
-Solved with ppopt (an mp-QP in the initial state, geometric algorithm, the free glpk and daqp
-solvers). ppopt works in the problem's deviation coordinates; this module hands out every region
-and law in **absolute** coordinates, the state ``x`` and input ``u`` the plant itself uses:
+Solved with ppopt (an mp-QP in the problem's parameter, geometric algorithm, the free glpk and daqp
+solvers). The parameter ``theta`` is the plant state ``x`` for a regulation problem and the pair
+``(x, x_ref)`` (state, then reference state; ``p = 2 n`` numbers) for a tracking problem. ppopt
+works in the problem's deviation coordinates (``theta - theta_eq`` with ``theta_eq = x_eq`` or
+``(x_eq, x_eq)``); this module hands out every region and law in **absolute** coordinates, the
+states and inputs the plant itself uses:
 
-    region r:            {x : E_r x <= f_r}
-    first input:         u = K_r x + k_r
-    whole input sequence [u_0; ...; u_{N-1}] = K_seq_r x + k_seq_r
-    optimal cost         V(x) = x' P_r x + q_r' x + c_r     (the MPC cost J of :mod:`.problem`)
+    region r:            {theta : E_r theta <= f_r}
+    first input:         u = K_r theta + k_r
+    whole input sequence [u_0; ...; u_{N-1}] = K_seq_r theta + k_seq_r
+    optimal cost         V(theta) = theta' P_r theta + q_r' theta + c_r   (the MPC cost J of :mod:`.problem`)
 
-so a network built from the regions maps plant states to plant inputs with no shift. Shapes, for
-``n`` states, ``m`` inputs, horizon ``N`` and ``c_r`` region facets: E_r (c_r, n), f_r (c_r,),
-K_r (m, n), k_r (m,), K_seq_r (N m, n), k_seq_r (N m,), P_r (n, n), q_r (n,), c_r a float.
+so a network built from the regions maps plant states (and references) to plant inputs with no
+shift. Shapes, for ``p`` parameters, ``m`` inputs, horizon ``N`` and ``c_r`` region facets:
+E_r (c_r, p), f_r (c_r,), K_r (m, p), k_r (m,), K_seq_r (N m, p), k_seq_r (N m,), P_r (p, p),
+q_r (p,), c_r a float.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from agents.mpc.problem import LinearMPCProblem, MPCSetupError
 SOLVERS = {"lp": "glpk", "qp": "daqp"}  # free solvers; ppopt's default wants gurobi
 ALGORITHM = "geometric"
 CACHE_FORMAT = 1
+LOCATE_CHUNK = 256  # parameters per vectorised containment test (bounds its memory)
 DEFAULT_CACHE_DIR = "~/.cache/rlkit/explicit_mpc"
 
 
@@ -44,7 +49,7 @@ class OutsideFeasibleSetError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class Region:
-    """One critical region in absolute coordinates (see the module docstring).
+    """One critical region in absolute ``theta`` coordinates (see the module docstring).
 
     Unpacks as the tuple ``(E, f, K, k)``: ``for E, f, K, k in solution.regions``.
     """
@@ -77,7 +82,7 @@ class Region:
 
 def _region_in_absolute_coordinates(critical_region: Any, problem: LinearMPCProblem) -> Region:
     qp = problem.condensed()
-    x_eq, m, N = problem.x_eq, problem.n_inputs, problem.horizon
+    x_eq, m, N = problem.theta_eq, problem.n_inputs, problem.horizon  # x_eq: the shift of theta
     E = np.asarray(critical_region.E, dtype=np.float64)
     f = np.asarray(critical_region.f, dtype=np.float64).reshape(-1)
     A_dev = np.asarray(critical_region.A, dtype=np.float64)  # U = A_dev dx + b_dev
@@ -104,12 +109,12 @@ def _region_in_absolute_coordinates(critical_region: Any, problem: LinearMPCProb
 
 
 def parameter_box(problem: LinearMPCProblem) -> tuple[np.ndarray, np.ndarray]:
-    """The bounding box ``(low, high)`` (absolute) of the problem's parameter set, by linear
+    """The bounding box ``(low, high)`` (absolute theta) of the problem's parameter set, by linear
     programming; refuses an unbounded or empty set, which an explicit solution cannot cover."""
     from scipy.optimize import linprog
 
     theta_A, theta_b = problem.parameter_set()
-    n = problem.n_states
+    n, theta_eq = problem.n_parameters, problem.theta_eq
     low, high = np.empty(n), np.empty(n)
     for i in range(n):
         for sign, out in ((1.0, low), (-1.0, high)):
@@ -118,27 +123,37 @@ def parameter_box(problem: LinearMPCProblem) -> tuple[np.ndarray, np.ndarray]:
             result = linprog(cost, A_ub=theta_A, b_ub=theta_b, bounds=[(None, None)] * n, method="highs")
             if result.status == 2:
                 raise MPCSetupError("infeasible MPC set-up: the state constraints describe an empty set")
+            if (result.status == 3 or not result.success) and i >= problem.n_states:
+                raise MPCSetupError(
+                    f"explicit MPC needs a bounded reference set, but reference state "
+                    f"{i - problem.n_states} is unbounded; give finite reference_low/reference_high"
+                )
             if result.status == 3 or not result.success:
                 raise MPCSetupError(
                     f"explicit MPC needs a bounded state set, but state {i} is unbounded "
                     f"({'below' if sign > 0 else 'above'}); give the system finite state_low/state_high "
                     f"or a bounding H_x"
                 )
-            out[i] = sign * result.fun + problem.x_eq[i]
+            out[i] = sign * result.fun + theta_eq[i]
     return low, high
 
 
 class ExplicitSolution:
     """The explicit MPC law of ``problem`` (see the module docstring for the coordinates).
 
+    Every query takes absolute parameters ``theta``: the state ``x`` for a regulation problem, the
+    concatenation ``(x, x_ref)`` for a tracking one (:meth:`LinearMPCProblem.parameters_of` builds
+    it), shape (p,) or (batch, p).
+
     Attributes
     ----------
     problem: the :class:`LinearMPCProblem`.
-    regions: list of :class:`Region`, absolute coordinates, in ppopt's order.
+    regions: list of :class:`Region`, absolute theta coordinates, in ppopt's order.
     n_regions: ``len(regions)``.
-    theta_low, theta_high: the bounding box of the states covered (absolute).
-    theta_A, theta_b: the state set the mp-QP was posed on, ``theta_A x <= theta_b`` (absolute).
-    x_eq, u_eq: the equilibrium of the problem.
+    n_parameters: ``p``, the length of theta.
+    theta_low, theta_high: the bounding box of the parameters covered (absolute).
+    theta_A, theta_b: the parameter set the mp-QP was posed on, ``theta_A theta <= theta_b`` (absolute).
+    x_eq, u_eq, theta_eq: the equilibrium of the problem and its theta.
     ppopt_solution: ppopt's ``Solution`` (deviation coordinates), used for point location.
     solve_time_s: seconds ppopt took (None when read from the cache).
     """
@@ -156,12 +171,13 @@ class ExplicitSolution:
         self.regions = [_region_in_absolute_coordinates(cr, problem) for cr in critical_regions]
         self._index = {id(cr): i for i, cr in enumerate(critical_regions)}
         theta_A, theta_b = problem.parameter_set()
-        self.theta_A, self.theta_b = theta_A, theta_b + theta_A @ problem.x_eq
+        self.theta_A, self.theta_b = theta_A, theta_b + theta_A @ problem.theta_eq
         self.theta_low, self.theta_high = parameter_box(problem)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         del state["_index"]  # keyed by object ids, which a pickle round trip changes
+        state.pop("_facets", None)  # derived, rebuilt on demand
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -208,6 +224,18 @@ class ExplicitSolution:
         return self.problem.u_eq
 
     @property
+    def theta_eq(self) -> np.ndarray:
+        return self.problem.theta_eq
+
+    @property
+    def n_parameters(self) -> int:
+        return self.problem.n_parameters
+
+    @property
+    def tracking(self) -> bool:
+        return self.problem.tracking
+
+    @property
     def point_location_tolerance(self) -> float:
         return float(self.ppopt_solution.point_location_tolerance)
 
@@ -215,22 +243,73 @@ class ExplicitSolution:
         x = np.asarray(x, dtype=np.float64)
         single = x.ndim == 1
         x = np.atleast_2d(x)
-        n = self.problem.n_states
-        if x.ndim != 2 or x.shape[1] != n:
-            raise ValueError(f"expected a state of shape ({n},) or a batch (batch, {n}), got shape {x.shape}")
+        p = self.problem.n_parameters
+        what = "a (state, reference) pair" if self.problem.tracking else "a state"
+        if x.ndim != 2 or x.shape[1] != p:
+            raise ValueError(f"expected {what} of shape ({p},) or a batch (batch, {p}), got shape {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError(f"states must be finite, got {x[~np.all(np.isfinite(x), axis=1)][0].tolist()}")
         return x, single
 
-    def in_state_set(self, x: Any) -> np.ndarray:
-        """Whether each state satisfies the state constraints the mp-QP was posed on."""
-        x, _ = self._states(x)
-        return np.all(x @ self.theta_A.T <= self.theta_b + self.point_location_tolerance, axis=1)
+    def in_parameter_set(self, theta: Any) -> np.ndarray:
+        """Whether each theta satisfies the constraints the mp-QP was posed on (the state's, and
+        the reference box when tracking)."""
+        theta, _ = self._states(theta)
+        return np.all(theta @ self.theta_A.T <= self.theta_b + self.point_location_tolerance, axis=1)
+
+    in_state_set = in_parameter_set  # the name from before tracking existed
+
+    def _padded_facets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every region's ``E``, ``f`` (deviation coordinates, as ppopt holds them) padded to a
+        common row count with ``0 theta <= 1``, flattened for one matrix product: (p, R C), (R C,)."""
+        if getattr(self, "_facets", None) is None:
+            regions = self.ppopt_solution.critical_regions
+            width, p = max(len(cr.f) for cr in regions), self.problem.n_parameters
+            E = np.zeros((len(regions), width, p))
+            f = np.ones((len(regions), width))
+            for r, cr in enumerate(regions):
+                E[r, :len(cr.f)] = cr.E
+                f[r, :len(cr.f)] = np.asarray(cr.f, dtype=np.float64).reshape(-1)
+            self._facets = (E.reshape(-1, p).T.copy(), f.reshape(-1))
+        return self._facets
 
     def locate(self, x: Any) -> np.ndarray | int:
-        """The index of the region ppopt's point location picks for each state, -1 for none."""
+        """The index of the region ppopt's point location picks for each theta, -1 for none.
+
+        ppopt's rule, vectorised: the regions with ``E theta - f < tolerance`` hold theta; of
+        several (a shared facet, within the tolerance), ppopt's own choice (for a solution marked
+        overlapping, the one whose optimal objective is lowest, the last of equals; otherwise the
+        first), computed with ppopt's region and objective for those few states only."""
         x, single = self._states(x)
-        dx = x - self.problem.x_eq
+        dx = x - self.problem.theta_eq
+        solution = self.ppopt_solution
+        regions, tolerance = solution.critical_regions, solution.point_location_tolerance
+        E, f = self._padded_facets()
+        indices = np.full(len(x), -1, dtype=np.int64)
+        for start in range(0, len(x), LOCATE_CHUNK):
+            chunk = dx[start:start + LOCATE_CHUNK]
+            slack = (chunk @ E - f).reshape(len(chunk), len(regions), -1)
+            inside = np.all(slack < tolerance, axis=2)
+            count = inside.sum(1)
+            first = np.argmax(inside, axis=1)
+            indices[start:start + len(chunk)] = np.where(count > 0, first, -1)
+            if not getattr(solution, "is_overlapping", False):
+                continue
+            for row in np.flatnonzero(count > 1):
+                theta = chunk[row].reshape(-1, 1)
+                best, best_index = float("inf"), -1
+                for index in np.flatnonzero(inside[row]):
+                    objective = solution.program.evaluate_objective(regions[index].evaluate(theta), theta)
+                    if objective <= best:
+                        best, best_index = objective, int(index)
+                indices[start + row] = best_index
+        return int(indices[0]) if single else indices
+
+    def locate_with_ppopt(self, x: Any) -> np.ndarray | int:
+        """:meth:`locate` by ppopt's own ``Solution.get_region``, one theta at a time (slow; the
+        specification the vectorised one is tested against)."""
+        x, single = self._states(x)
+        dx = x - self.problem.theta_eq
         indices = np.full(len(x), -1, dtype=np.int64)
         for row, theta in enumerate(dx):
             critical_region = self.ppopt_solution.get_region(theta.reshape(-1, 1))
@@ -246,19 +325,24 @@ class ExplicitSolution:
         missing = np.flatnonzero(located < 0)
         if len(missing) and outside == "raise":
             state = x[missing[0]]
-            box = f"the box {self.problem.state_low.tolist()} .. {self.problem.state_high.tolist()}"
+            problem = self.problem
+            box = f"the box {problem.state_low.tolist()} .. {problem.state_high.tolist()}"
+            if problem.tracking:
+                box += (f" and references in {problem.reference_low.tolist()} .. "
+                        f"{problem.reference_high.tolist()}")
+            what = "(state, reference)" if problem.tracking else "state"
             where = (
                 f"outside the state constraints the explicit solution was computed for ({box}"
-                + (" and H_x x <= h_x)" if len(self.problem.h_x) else ")")
-                if not self.in_state_set(state)[0]
+                + (" and H_x x <= h_x)" if len(problem.h_x) else ")")
+                if not self.in_parameter_set(state)[0]
                 else "inside the state constraints but outside the feasible set (no input sequence "
                 "keeps the constraints over the horizon)"
             )
             raise OutsideFeasibleSetError(
-                f"state {state.tolist()} is {where}; pass outside='nan' to get NaN there, or use a "
+                f"{what} {state.tolist()} is {where}; pass outside='nan' to get NaN there, or use a "
                 f"fallback such as the saturated LQR"
             )
-        dx = x - self.problem.x_eq
+        dx = x - self.problem.theta_eq
         U = np.full((len(x), self.problem.horizon * self.problem.n_inputs), np.nan)
         critical_regions = self.ppopt_solution.critical_regions
         for row in np.flatnonzero(located >= 0):
@@ -267,8 +351,8 @@ class ExplicitSolution:
         return U, single, dx
 
     def evaluate(self, x: Any, outside: str = "raise") -> np.ndarray:
-        """The first optimal input ``u_0`` (absolute) at state ``x`` (absolute; shape (n,) or
-        (batch, n)), with ppopt's own point location and region law. A state in no region raises
+        """The first optimal input ``u_0`` (absolute) at ``theta`` (absolute; shape (p,) or
+        (batch, p): the state, or state and reference), with ppopt's own point location and region law. A state in no region raises
         :class:`OutsideFeasibleSetError` (``outside='raise'``) or gives a row of NaN (``'nan'``)."""
         U, single, _ = self._sequence(x, outside)
         u = U[:, :self.problem.n_inputs] + self.problem.u_eq
@@ -281,7 +365,7 @@ class ExplicitSolution:
         return u[0] if single else u
 
     def value(self, x: Any, outside: str = "raise") -> np.ndarray | float:
-        """The optimal MPC cost ``V(x)`` (NaN outside with ``outside='nan'``)."""
+        """The optimal MPC cost ``V(theta)`` (NaN outside with ``outside='nan'``)."""
         U, single, dx = self._sequence(x, outside)
         qp = self.problem.condensed()
         values = (0.5 * np.einsum("bi,ij,bj->b", U, qp.H, U) + np.einsum("bi,ji,bj->b", dx, qp.F, U)

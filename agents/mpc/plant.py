@@ -3,7 +3,8 @@ observations/actions and plant states/inputs.
 
 A control environment (``envs.control``) exposes, on its unwrapped instance, ``system`` (a
 :class:`~envs.control.system.ControlSystem`) and the numpy conversions ``observation_to_state``,
-``state_to_observation``, ``action_to_input`` and ``input_to_action``. :func:`plant_interface` finds
+``state_to_observation``, ``action_to_input`` and ``input_to_action``, and, when it observes its
+reference (``observe_reference``), ``observation_to_reference``. :func:`plant_interface` finds
 them behind Gymnasium wrappers and inside an SB3 VecEnv (in-process or subprocess: the unwrapped
 env of worker 0 is fetched once with ``get_attr``, so conversions are local calls afterwards).
 """
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 
 REQUIRED_METHODS = ("observation_to_state", "input_to_action")
+REFERENCE_SETS = ("schedule", "state")
+DEFAULT_REFERENCE_MARGIN = 0.02  # of the state box's width, around the schedule's references
 
 
 @dataclass
@@ -40,6 +43,60 @@ class PlantInterface:
                 for o in observations
             ])
         return states
+
+    @property
+    def observes_reference(self) -> bool:
+        """Whether the observation carries the reference state (then the MPC can track it)."""
+        return bool(getattr(self.model_env, "observe_reference", False)) and callable(
+            getattr(self.model_env, "observation_to_reference", None))
+
+    def references(self, observations: np.ndarray) -> np.ndarray:
+        """Reference states (batch, n) from observations (batch, *observation_shape)."""
+        if not self.observes_reference:
+            raise ValueError("this env does not observe its reference, so there is none to track")
+        n = self.system.n_states
+        try:
+            references = np.asarray(self.model_env.observation_to_reference(observations), dtype=np.float64)
+        except (ValueError, TypeError, IndexError):
+            references = None
+        if references is None or references.shape != (len(observations), n):
+            references = np.stack([
+                np.asarray(self.model_env.observation_to_reference(o), dtype=np.float64).reshape(n)
+                for o in observations
+            ])
+        return references
+
+    def scheduled_references(self) -> np.ndarray | None:
+        """The reference states of the env's ``reference_schedule`` (rows), or None without one."""
+        schedule = getattr(self.model_env, "reference_schedule", None)
+        if not schedule:
+            return None
+        return np.stack([np.asarray(entry[1], dtype=np.float64).reshape(self.system.n_states) for entry in schedule])
+
+    def reference_box(self, reference_set: str = "schedule",
+                      margin: float = DEFAULT_REFERENCE_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+        """The box of reference states a tracking MPC is posed for (absolute):
+
+        - ``"schedule"``: the bounding box of the env's scheduled references widened on each side
+          by ``margin`` times the state box's width, clipped to the state box (the state box when
+          the env has no schedule or the box is unbounded);
+        - ``"state"``: the state box.
+
+        The smaller box keeps the explicit solution small: for the CSTR tracking env (horizon 10,
+        one core) 539 regions solved in 20 s, against 1312 regions in 112 s for the whole state
+        box. A reference outside the box gets the tracking saturated LQR.
+        """
+        if reference_set not in REFERENCE_SETS:
+            raise ValueError(f"unknown reference_set {reference_set!r}; allowed: {', '.join(REFERENCE_SETS)}")
+        if not np.isfinite(margin) or margin < 0:
+            raise ValueError(f"reference_margin must be a finite number >= 0, got {margin!r}")
+        low = np.asarray(self.system.state_low, dtype=np.float64).copy()
+        high = np.asarray(self.system.state_high, dtype=np.float64).copy()
+        references = self.scheduled_references() if reference_set == "schedule" else None
+        if references is None or not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            return low, high
+        width = margin * (high - low)
+        return np.maximum(references.min(0) - width, low), np.minimum(references.max(0) + width, high)
 
     def actions(self, inputs: np.ndarray) -> np.ndarray:
         """Actions (batch, *action_shape) from plant inputs (batch, m), clipped to the action space."""

@@ -1,28 +1,44 @@
-"""The condensed linear MPC problem around an equilibrium.
+"""The condensed linear MPC problem around an equilibrium, regulating or tracking a reference.
 
 Coordinates
 -----------
 Everything in this module is written in *deviation* coordinates around the equilibrium:
 ``dx = x - x_eq`` and ``du = u - u_eq``. The linear model is ``dx+ = A dx + B du``; the
 constraints the user gives in absolute coordinates (boxes, ``H_x x <= h_x``, ``H_u u <= h_u``) are
-shifted into deviation coordinates once, here. The MPC regulates the plant to its equilibrium.
+shifted into deviation coordinates once, here.
 
-The finite-horizon problem with horizon ``N`` and decision ``U = [du_0; ...; du_{N-1}]`` is::
+The problem has a *parameter* ``theta`` that the optimal input sequence depends on:
 
-    J(dx_0, U) = sum_{k=0}^{N-1} (dx_k' Q dx_k + du_k' R du_k) + dx_N' P dx_N
-    s.t.  dx_{k+1} = A dx_k + B du_k,
-          state constraints on dx_1 .. dx_N, input constraints on du_0 .. du_{N-1},
+- **regulation** (``tracking=False``, the default): ``theta = dx_0``; the MPC steers the plant to
+  its equilibrium. With horizon ``N`` and decision ``U = [du_0; ...; du_{N-1}]``::
 
-with the terminal weight ``P`` from the discrete algebraic Riccati equation, so that without active
+      J(theta, U) = sum_{k=0}^{N-1} (dx_k' Q dx_k + du_k' R du_k) + dx_N' P dx_N
+
+- **tracking** (``tracking=True``): ``theta = (dx_0, dr)`` with ``dr = x_ref - x_eq`` the
+  reference state (``2 n`` parameters). The reference input is the one that best holds ``dr`` at
+  rest in the linear model, by least squares: ``du_r = L_r dr`` with
+  ``L_r = -pinv(B) (A - I)`` (exact when ``dr`` is a steady state of the linear model; a reference
+  that is a steady state of the *nonlinear* plant generally is not, and then no input holds it
+  exactly). The cost is::
+
+      J(theta, U) = sum_{k=0}^{N-1} ((dx_k - dr)' Q (dx_k - dr) + (du_k - du_r)' R (du_k - du_r))
+                    + (dx_N - dr)' P (dx_N - dr)
+
+  The state target stays ``dr`` itself (not the linear model's nearest steady state): ``dr`` is
+  what the environment's stage cost measures against. With ``dr = 0`` the tracking problem is the
+  regulation problem.
+
+Both have the constraints on ``dx_1 .. dx_N`` and ``du_0 .. du_{N-1}``, and the terminal weight
+``P`` from the discrete algebraic Riccati equation, so that for regulation without active
 constraints the MPC is the infinite-horizon LQR. The stage cost has no factor 1/2: it is the
-control system's own ``stage_cost``, so the optimal value ``V(x) = min_U J`` is in the units of the
-environment's (negated) reward. Condensing ``X = [dx_1; ...; dx_N] = Phi dx_0 + Gamma U`` gives::
+control system's own ``stage_cost``, so the optimal value ``V(theta) = min_U J`` is in the units of
+the environment's (negated) reward. Condensing ``X = [dx_1; ...; dx_N] = Phi dx_0 + Gamma U`` gives::
 
-    J = 1/2 U' H U + dx_0' F' U + 1/2 dx_0' Y dx_0,      G U <= W + S dx_0
+    J = 1/2 U' H U + theta' F' U + 1/2 theta' Y theta,      G U <= W + S theta
 
-(see :class:`CondensedQP`). The initial state itself is restricted to the *parameter set*
-``{dx_0 : theta_A dx_0 <= theta_b}`` (the state box and ``H_x``), which bounds the region of the
-state space an explicit solution covers.
+(see :class:`CondensedQP`). ``theta`` itself is restricted to the *parameter set*
+``{theta : theta_A theta <= theta_b}``: the initial state in the state box and ``H_x``, and (when
+tracking) the reference in the reference box. It bounds the region an explicit solution covers.
 """
 
 from __future__ import annotations
@@ -44,11 +60,12 @@ class MPCSetupError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class CondensedQP:
-    """``min_U 1/2 U'HU + dx'F'U + 1/2 dx'Y dx  s.t.  G U <= W + S dx`` (deviation coordinates).
+    """``min_U 1/2 U'HU + theta'F'U + 1/2 theta'Y theta  s.t.  G U <= W + S theta`` (deviation
+    coordinates; ``theta = dx_0`` for regulation, ``(dx_0, dr)`` for tracking).
 
-    Shapes, with ``n`` states, ``m`` inputs, horizon ``N`` and ``c`` constraint rows: H (Nm, Nm),
-    F (Nm, n), Y (n, n), G (c, Nm), W (c,), S (c, n). The optimal value ``V(x)`` of this QP is the
-    MPC cost ``J`` including the stage cost of ``dx_0``.
+    Shapes, with ``p`` parameters (``n`` or ``2 n``), ``m`` inputs, horizon ``N`` and ``c``
+    constraint rows: H (Nm, Nm), F (Nm, p), Y (p, p), G (c, Nm), W (c,), S (c, p). The optimal
+    value ``V(theta)`` of this QP is the MPC cost ``J`` including the stage cost of ``dx_0``.
     """
 
     H: np.ndarray
@@ -58,9 +75,9 @@ class CondensedQP:
     W: np.ndarray
     S: np.ndarray
 
-    def objective(self, dx: np.ndarray, U: np.ndarray) -> float:
-        dx, U = np.asarray(dx, dtype=np.float64), np.asarray(U, dtype=np.float64).ravel()
-        return float(0.5 * U @ self.H @ U + dx @ self.F.T @ U + 0.5 * dx @ self.Y @ dx)
+    def objective(self, theta: np.ndarray, U: np.ndarray) -> float:
+        theta, U = np.asarray(theta, dtype=np.float64), np.asarray(U, dtype=np.float64).ravel()
+        return float(0.5 * U @ self.H @ U + theta @ self.F.T @ U + 0.5 * theta @ self.Y @ theta)
 
 
 def _matrix(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -114,7 +131,8 @@ def _box_rows(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 class LinearMPCProblem:
-    """A linear MPC problem around the equilibrium ``(x_eq, u_eq)``; see the module docstring.
+    """A linear MPC problem around the equilibrium ``(x_eq, u_eq)``, regulating to it or tracking a
+    reference state; see the module docstring.
 
     Arguments (absolute coordinates except ``A``, ``B``, which act on deviations)
     ---------------------------------------------------------------------------
@@ -125,6 +143,9 @@ class LinearMPCProblem:
     state_low, state_high, input_low, input_high: boxes (None or +-inf for no bound).
     H_x, h_x, H_u, h_u: optional polytopes ``H_x x <= h_x``, ``H_u u <= h_u``.
     terminal_cost: ``"dare"`` (the Riccati solution) or an explicit (n, n) matrix.
+    tracking: pose the tracking problem (parameter ``(x, x_ref)``) instead of regulation.
+    reference_low, reference_high: the reference box, absolute (tracking only; default: the state
+        box). An explicit solution covers references in it; it must be bounded for one.
 
     Raises :class:`MPCSetupError` (a ``ValueError``) when the problem cannot be posed, in
     particular when the constraints exclude the equilibrium (then no input sequence can keep the
@@ -149,6 +170,9 @@ class LinearMPCProblem:
         H_u: Any = None,
         h_u: Any = None,
         terminal_cost: Any = "dare",
+        tracking: bool = False,
+        reference_low: Any = None,
+        reference_high: Any = None,
     ) -> None:
         A = np.atleast_2d(np.asarray(A, dtype=np.float64))
         n = A.shape[0]
@@ -175,7 +199,30 @@ class LinearMPCProblem:
         self._check_equilibrium_is_admissible()
         self.P = self._terminal_cost(terminal_cost)
         self.K_lqr = -np.linalg.solve(self.R + self.B.T @ self.P @ self.B, self.B.T @ self.P @ self.A)
+        self.tracking = bool(tracking)
+        if not self.tracking and (reference_low is not None or reference_high is not None):
+            raise MPCSetupError("reference_low/reference_high need tracking=True")
+        if self.tracking:
+            self.reference_low, self.reference_high = _bounds(
+                "reference",
+                self.state_low if reference_low is None else reference_low,
+                self.state_high if reference_high is None else reference_high, n,
+            )
+        else:
+            self.reference_low = self.reference_high = None
+        # du_r = L_r dr: the least-squares input that holds dr at rest in the linear model
+        self.reference_gain = -np.linalg.pinv(self.B) @ (self.A - np.eye(n))
         self._qp: CondensedQP | None = None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # problems pickled before tracking existed are regulation problems
+        state.setdefault("tracking", False)
+        state.setdefault("reference_low", None)
+        state.setdefault("reference_high", None)
+        if "reference_gain" not in state:
+            n = state["A"].shape[0]
+            state["reference_gain"] = -np.linalg.pinv(state["B"]) @ (state["A"] - np.eye(n))
+        self.__dict__.update(state)
 
     # -- set-up checks ----------------------------------------------------------------------
     def _check_equilibrium_is_admissible(self) -> None:
@@ -219,8 +266,10 @@ class LinearMPCProblem:
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
-    def from_system(cls, system: Any, horizon: int, terminal_cost: Any = "dare") -> LinearMPCProblem:
-        """Linearise a :class:`envs.control.system.ControlSystem` at its equilibrium.
+    def from_system(cls, system: Any, horizon: int, terminal_cost: Any = "dare", tracking: bool = False,
+                    reference_low: Any = None, reference_high: Any = None) -> LinearMPCProblem:
+        """Linearise a :class:`envs.control.system.ControlSystem` at its equilibrium (``tracking``
+        and the reference box: see the class).
 
         Refuses a system whose equilibrium is not a fixed point of its discrete dynamics or whose
         Jacobians there are not finite.
@@ -264,6 +313,7 @@ class LinearMPCProblem:
             H_x=getattr(system, "H_x", None), h_x=getattr(system, "h_x", None),
             H_u=getattr(system, "H_u", None), h_u=getattr(system, "h_u", None),
             terminal_cost=terminal_cost,
+            tracking=tracking, reference_low=reference_low, reference_high=reference_high,
         )
 
     # -- sizes ------------------------------------------------------------------------------
@@ -274,6 +324,35 @@ class LinearMPCProblem:
     @property
     def n_inputs(self) -> int:
         return self.B.shape[1]
+
+    @property
+    def n_parameters(self) -> int:
+        """The length of ``theta``: ``n`` (regulation) or ``2 n`` (tracking)."""
+        return self.n_states * (2 if self.tracking else 1)
+
+    @property
+    def theta_eq(self) -> np.ndarray:
+        """The absolute ``theta`` at which the deviation ``theta`` is zero: ``x_eq`` (regulation)
+        or ``(x_eq, x_eq)`` (tracking)."""
+        return np.tile(self.x_eq, 2) if self.tracking else self.x_eq.copy()
+
+    def parameters_of(self, x: Any, x_ref: Any = None) -> np.ndarray:
+        """Absolute ``theta`` from absolute states (batched over leading axes): ``x`` for
+        regulation, ``(x, x_ref)`` for tracking (``x_ref`` required then, refused otherwise)."""
+        x = np.asarray(x, dtype=np.float64)
+        if not self.tracking:
+            if x_ref is not None:
+                raise ValueError("this MPC problem regulates to its equilibrium; it takes no reference "
+                                 "(pose it with tracking=True to track one)")
+            return x
+        if x_ref is None:
+            raise ValueError("this MPC problem tracks a reference: pass x_ref with the state")
+        x_ref = np.broadcast_to(np.asarray(x_ref, dtype=np.float64), x.shape)
+        return np.concatenate([x, x_ref], axis=-1)
+
+    def reference_input(self, x_ref: Any) -> np.ndarray:
+        """The reference input ``u_r = u_eq + L_r (x_ref - x_eq)`` (absolute, batched over rows)."""
+        return self.u_eq + (np.asarray(x_ref, dtype=np.float64) - self.x_eq) @ self.reference_gain.T
 
     # -- constraints in deviation coordinates -----------------------------------------------
     def state_constraints(self) -> tuple[np.ndarray, np.ndarray]:
@@ -286,9 +365,33 @@ class LinearMPCProblem:
         M_box, b_box = _box_rows(self.input_low - self.u_eq, self.input_high - self.u_eq)
         return np.vstack([M_box, self.H_u]), np.concatenate([b_box, self.h_u - self.H_u @ self.u_eq])
 
+    def reference_constraints(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(M, b)`` with ``M dr <= b`` equivalent to the reference box (tracking only)."""
+        if not self.tracking:
+            raise ValueError("a regulation problem has no reference")
+        return _box_rows(self.reference_low - self.x_eq, self.reference_high - self.x_eq)
+
     def parameter_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(theta_A, theta_b)``: the initial states ``theta_A dx_0 <= theta_b`` the problem is posed for."""
-        return self.state_constraints()
+        """``(theta_A, theta_b)``: the parameters ``theta_A theta <= theta_b`` (deviation) the
+        problem is posed for: the initial state's constraints, and the reference box when tracking."""
+        M_x, b_x = self.state_constraints()
+        if not self.tracking:
+            return M_x, b_x
+        M_r, b_r = self.reference_constraints()
+        return scipy.linalg.block_diag(M_x, M_r), np.concatenate([b_x, b_r])
+
+    def parameter_maps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(T_x, T_u, T_0)``: the targets the cost measures against, as linear maps of ``theta``
+        (deviation): the stacked state targets ``[dr; ...; dr] = T_x theta`` (N n, p) of
+        ``dx_1 .. dx_N``, the stacked input targets ``[du_r; ...] = T_u theta`` (N m, p) and the
+        target ``dr = T_0 theta`` (n, p) of ``dx_0``. All zero for regulation."""
+        n, m, N, p = self.n_states, self.n_inputs, self.horizon, self.n_parameters
+        if not self.tracking:
+            return np.zeros((N * n, p)), np.zeros((N * m, p)), np.zeros((n, p))
+        T_x = np.hstack([np.zeros((N * n, n)), np.tile(np.eye(n), (N, 1))])
+        T_u = np.hstack([np.zeros((N * m, n)), np.tile(self.reference_gain, (N, 1))])
+        T_0 = np.hstack([np.zeros((n, n)), np.eye(n)])
+        return T_x, T_u, T_0
 
     # -- condensing -------------------------------------------------------------------------
     def prediction_matrices(self) -> tuple[np.ndarray, np.ndarray]:
@@ -311,13 +414,18 @@ class LinearMPCProblem:
         return self._qp
 
     def _condense(self) -> CondensedQP:
-        n, m, N = self.n_states, self.n_inputs, self.horizon
+        n, m, N, p = self.n_states, self.n_inputs, self.horizon, self.n_parameters
         Phi, Gamma = self.prediction_matrices()
         Q_bar = scipy.linalg.block_diag(*([self.Q] * (N - 1) + [self.P]))
         R_bar = scipy.linalg.block_diag(*([self.R] * N))
+        # the weighted errors as maps of theta (plus Gamma U, or U): states X - T_x theta, inputs
+        # U - T_u theta, the first state dx_0 - T_0 theta
+        T_x, T_u, T_0 = self.parameter_maps()
+        select_x0 = np.hstack([np.eye(n), np.zeros((n, p - n))])
+        E_x, E_0 = Phi @ select_x0 - T_x, select_x0 - T_0
         H = 2.0 * (Gamma.T @ Q_bar @ Gamma + R_bar)
-        F = 2.0 * Gamma.T @ Q_bar @ Phi
-        Y = 2.0 * (self.Q + Phi.T @ Q_bar @ Phi)
+        F = 2.0 * (Gamma.T @ Q_bar @ E_x - R_bar @ T_u)
+        Y = 2.0 * (E_0.T @ self.Q @ E_0 + E_x.T @ Q_bar @ E_x + T_u.T @ R_bar @ T_u)
 
         M_x, b_x = self.state_constraints()
         M_u, b_u = self.input_constraints()
@@ -327,34 +435,52 @@ class LinearMPCProblem:
             block[:, k * m:(k + 1) * m] = M_u
             G_rows.append(block)
             W_rows.append(b_u)
-            S_rows.append(np.zeros((len(b_u), n)))
+            S_rows.append(np.zeros((len(b_u), p)))
         for k in range(N):  # M_x dx_{k+1} <= b_x with dx_{k+1} = Phi_k dx_0 + Gamma_k U
             G_rows.append(M_x @ Gamma[k * n:(k + 1) * n])
             W_rows.append(b_x)
-            S_rows.append(-M_x @ Phi[k * n:(k + 1) * n])
+            S_rows.append(-M_x @ Phi[k * n:(k + 1) * n] @ select_x0)
         G = np.vstack(G_rows) if G_rows else np.zeros((0, N * m))
         W = np.concatenate(W_rows) if W_rows else np.zeros(0)
-        S = np.vstack(S_rows) if S_rows else np.zeros((0, n))
+        S = np.vstack(S_rows) if S_rows else np.zeros((0, p))
         return CondensedQP(0.5 * (H + H.T), F, 0.5 * (Y + Y.T), G, W, S)
 
     # -- the cost by simulation (the specification the condensed form must meet) ------------
-    def rollout_cost(self, dx0: Any, U: Any) -> float:
-        """``J(dx_0, U)`` by simulating the linear model step by step."""
+    def rollout_cost(self, dx0: Any, U: Any, dr: Any = None) -> float:
+        """``J(theta, U)`` by simulating the linear model step by step (``dr``: the reference in
+        deviation coordinates, tracking problems only; zero by default)."""
         n, m = self.n_states, self.n_inputs
         dx = np.asarray(dx0, dtype=np.float64).reshape(n)
         U = np.asarray(U, dtype=np.float64).reshape(self.horizon, m)
+        dr = np.zeros(n) if dr is None else np.asarray(dr, dtype=np.float64).reshape(n)
+        du_r = self.reference_gain @ dr if self.tracking else np.zeros(m)
         cost = 0.0
         for du in U:
-            cost += dx @ self.Q @ dx + du @ self.R @ du
+            cost += (dx - dr) @ self.Q @ (dx - dr) + (du - du_r) @ self.R @ (du - du_r)
             dx = self.A @ dx + self.B @ du
-        return float(cost + dx @ self.P @ dx)
+        return float(cost + (dx - dr) @ self.P @ (dx - dr))
 
-    def lqr_input(self, x: Any) -> np.ndarray:
-        """The saturated LQR law ``clip(u_eq + K (x - x_eq), input box)``, batched over rows
-        (absolute coordinates). It ignores ``H_u``: it saturates to the box only."""
+    def lqr_input(self, x: Any, x_ref: Any = None) -> np.ndarray:
+        """The saturated LQR law, batched over rows (absolute coordinates): regulation
+        ``clip(u_eq + K (x - x_eq), input box)``; tracking ``clip(u_r + K (x - x_ref), input box)``
+        with the reference input ``u_r`` (:meth:`reference_input`). It ignores ``H_u``: it
+        saturates to the box only."""
         x = np.asarray(x, dtype=np.float64)
-        u = self.u_eq + (x - self.x_eq) @ self.K_lqr.T
+        self.parameters_of(x, x_ref)  # refuses a missing or unexpected reference
+        if self.tracking:
+            u = self.reference_input(x_ref) + (x - np.asarray(x_ref, dtype=np.float64)) @ self.K_lqr.T
+        else:
+            u = self.u_eq + (x - self.x_eq) @ self.K_lqr.T
         return np.clip(u, self.input_low, self.input_high)
+
+    def lqr_affine_law(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(K_theta, k_theta)`` with the unsaturated LQR ``u = K_theta theta + k_theta`` in
+        absolute ``theta`` (see :meth:`lqr_input`)."""
+        K = self.K_lqr
+        if not self.tracking:
+            return K.copy(), self.u_eq - K @ self.x_eq
+        L = self.reference_gain
+        return np.hstack([K, L - K]), self.u_eq - L @ self.x_eq
 
     # -- identity ---------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
@@ -365,6 +491,10 @@ class LinearMPCProblem:
             "state_low": self.state_low, "state_high": self.state_high,
             "input_low": self.input_low, "input_high": self.input_high,
             "H_x": self.H_x, "h_x": self.h_x, "H_u": self.H_u, "h_u": self.h_u,
+            # regulation problems hash as they did before tracking existed (their caches stay valid)
+            **({"tracking": np.array([1.0]), "reference_low": self.reference_low,
+                "reference_high": self.reference_high, "reference_gain": self.reference_gain}
+               if self.tracking else {}),
         }
 
     def fingerprint(self) -> str:
@@ -381,4 +511,4 @@ class LinearMPCProblem:
 
     def __repr__(self) -> str:
         return (f"LinearMPCProblem(n_states={self.n_states}, n_inputs={self.n_inputs}, "
-                f"horizon={self.horizon}, fingerprint={self.fingerprint()[:12]})")
+                f"horizon={self.horizon}, {'tracking' if self.tracking else 'regulation'}, fingerprint={self.fingerprint()[:12]})")

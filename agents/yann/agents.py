@@ -2,7 +2,8 @@
 MPC of the linearised plant (:mod:`agents.yann.policies`) and are trained on the true plant.
 
 Construction linearises the env's control system at its equilibrium, solves the mp-QP of the
-linear MPC with ppopt (:class:`agents.yann.model.LinearOCP`; solutions are cached under
+linear MPC with ppopt (tracking the observed reference when the env shows one, in
+``theta = (x, x_ref)``: see :func:`agents.mpc.tracking_problem`) (:class:`agents.yann.model.LinearOCP`; solutions are cached under
 ``cache_dir``) and builds the networks from it, so before any training the agent acts exactly as
 explicit MPC (its saturated LQR outside the feasible set). An env without a control system is a
 ``ValueError``.
@@ -39,7 +40,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
-from agents.mpc.plant import plant_interface
+from agents.mpc.plant import DEFAULT_REFERENCE_MARGIN, plant_interface
 from agents.sb3 import config_friendly_kwargs, exploration_noise
 from agents.yann.model import LinearOCP
 from agents.yann.policies import YANNTD3Policy
@@ -91,6 +92,9 @@ class _YANNRL:
         *,
         horizon: int = 10,
         cache_dir: str | None = DEFAULT_CACHE_DIR,
+        track_reference: bool | None = None,
+        reference_set: str = "schedule",
+        reference_margin: float = DEFAULT_REFERENCE_MARGIN,
         action_noise: Any = None,
         improvement_eval_freq: int = 1000,
         improvement_eval_episodes: int = 5,
@@ -113,6 +117,8 @@ class _YANNRL:
         if improvement_eval_freq and not improvement_eval_episodes:
             raise ValueError("improvement_eval_episodes must be >= 1 when improvement_eval_freq > 0")
         self.horizon, self.cache_dir = int(horizon), cache_dir
+        self.track_reference, self.reference_set = track_reference, reference_set
+        self.reference_margin = float(reference_margin)
         self.improvement_eval_freq = int(improvement_eval_freq)
         self.improvement_eval_episodes = int(improvement_eval_episodes)
         seed = kwargs.get("seed")
@@ -131,7 +137,9 @@ class _YANNRL:
         if _init_setup_model:
             if env is None:
                 raise ValueError(f"{type(self).__name__} needs an env with a control system to build its networks")
-            model, self.explicit_solution = LinearOCP.from_env(env, self.horizon, cache_dir, kwargs.get("verbose", 0))
+            model, self.explicit_solution = LinearOCP.from_env(
+                env, self.horizon, cache_dir, kwargs.get("verbose", 0), track_reference=track_reference,
+                reference_set=reference_set, reference_margin=self.reference_margin)
             policy_kwargs.update(model=model, gamma=kwargs.get("gamma", 0.99))
         noise = exploration_noise(action_noise, env.action_space) if env is not None else None
         super().__init__(policy, env, action_noise=noise, policy_kwargs=policy_kwargs,
@@ -246,6 +254,11 @@ class YANNTD3(_YANNRL, sb3.TD3):
     Args:
         horizon: the MPC horizon N of the explicit solution the networks start from.
         cache_dir: where explicit solutions are cached (None: no cache).
+        track_reference: the MPC tracks the observed reference (None: exactly when the env
+            observes one; False: regulate to the equilibrium).
+        reference_set, reference_margin: the references the explicit solution covers, "schedule"
+            (the env's scheduled references widened by ``reference_margin`` times the state box's
+            width) or "state" (the state box).
         action_noise: ``{kind: normal|ornstein_uhlenbeck|none, sigma: s}``, ``sigma`` a fraction of
             the action half-range (or an SB3 ActionNoise).
         improvement_eval_freq: steps between improvement checks (0: never; the MPC stays deployed).

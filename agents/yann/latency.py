@@ -5,7 +5,11 @@ Both sides get the same feasible states. The YANN takes a batch per call (under
 (:meth:`ppopt.solution.Solution.evaluate`, a scan of the regions) takes one state per call, so its
 batch figure is ``batch`` calls. Each figure is the best of five timed repeats.
 
-    python -m agents.yann.latency            # double integrator and CSTR, batches 1 and 1024
+The systems: ``double_integrator`` (the YANN tutorial's), ``cstr`` (the CSTR regulated to its
+0.87 mol/L steady state; theta = x, 2 numbers) and ``cstr_tracking`` (the CSTR env's tracking MPC;
+theta = (x, x_ref), 4 numbers, references in the box around the setpoint schedule).
+
+    python -m agents.yann.latency            # all three, batches 1 and 1024
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 
 from agents.yann.network import YANN
 
-SYSTEMS = ("double_integrator", "cstr")
+SYSTEMS = ("double_integrator", "cstr", "cstr_tracking")
 
 
 def _best_seconds_per_call(calls: Sequence[Callable[[], Any]], min_seconds: float, repeats: int = 7) -> float:
@@ -84,9 +88,16 @@ def time_yann_against(
 
 
 def explicit_solution_for(system_name: str, horizon: int = 10, cache_dir: str | None = None) -> Any:
-    """The explicit MPC solution of one of the control family's systems at its equilibrium."""
+    """The explicit MPC solution of one of the control family's systems at its equilibrium
+    (``cstr_tracking``: the tracking MPC of the CSTR tracking env, as its agents pose it)."""
     from agents.mpc import ExplicitSolution, LinearMPCProblem
 
+    if system_name == "cstr_tracking":
+        from agents.mpc import plant_interface, tracking_problem
+        from envs.control.cstr import CSTREnv
+
+        problem = tracking_problem(plant_interface(CSTREnv()), horizon, track_reference=True)
+        return ExplicitSolution.solve(problem, cache_dir=cache_dir)
     if system_name == "double_integrator":
         from envs.control.double_integrator import DoubleIntegrator
 
@@ -101,10 +112,11 @@ def explicit_solution_for(system_name: str, horizon: int = 10, cache_dir: str | 
 
 
 def yann_of(solution: Any) -> YANN:
-    """The YANN of an :class:`agents.mpc.ExplicitSolution`, with its saturated LQR as fallback and
-    ppopt's point-location tolerance (so it reproduces ppopt's evaluation)."""
+    """The YANN of an :class:`agents.mpc.ExplicitSolution` (on its theta: the state, or state and
+    reference), with its saturated LQR as fallback and ppopt's point-location tolerance (so it
+    reproduces ppopt's evaluation)."""
     problem = solution.problem
-    fallback = (problem.K_lqr, problem.u_eq - problem.K_lqr @ problem.x_eq, problem.input_low, problem.input_high)
+    fallback = (*problem.lqr_affine_law(), problem.input_low, problem.input_high)
     return YANN(
         solution.regions,
         domain=(solution.theta_low, solution.theta_high),
@@ -114,8 +126,8 @@ def yann_of(solution: Any) -> YANN:
 
 
 def feasible_states(solution: Any, count: int, seed: int = 0) -> np.ndarray:
-    """``count`` states drawn uniformly from the solution's bounding box, kept where some region
-    (by ppopt's point location) holds them."""
+    """``count`` parameters theta (states, or states and references) drawn uniformly from the
+    solution's bounding box, kept where some region holds them."""
     rng = np.random.default_rng(seed)
     kept: list[np.ndarray] = []
     total = 0
@@ -142,14 +154,15 @@ def measure_latency(
         solution = explicit_solution_for(name, horizon, cache_dir)
         network = yann_of(solution)
         states = feasible_states(solution, max(max(batches), 256))
-        shift = solution.x_eq.reshape(-1, 1)
+        shift = solution.theta_eq.reshape(-1, 1)
         ppopt_solution = solution.ppopt_solution  # deviation coordinates
 
         def ppopt_evaluate(column: np.ndarray, ppopt_solution: Any = ppopt_solution, shift: np.ndarray = shift) -> Any:
             return ppopt_solution.evaluate(column - shift)
 
         for batch in batches:
-            row = {"system": name, "regions": solution.n_regions, "numbers": parameter_count(network)}
+            row = {"system": name, "parameters": solution.n_parameters, "regions": solution.n_regions,
+                   "numbers": parameter_count(network)}
             row.update(time_yann_against(network, states, ppopt_evaluate, batch, min_seconds))
             rows.append(row)
     return rows

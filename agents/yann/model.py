@@ -4,11 +4,13 @@ explicitly, and the affine maps between the agent's and the plant's coordinates.
 :class:`LinearOCP` is plain numpy (picklable, saved with the agent), built once from a control
 environment by :meth:`LinearOCP.from_env`: the plant is linearised at its equilibrium
 (:class:`agents.mpc.LinearMPCProblem`) and the mp-QP solved with ppopt
-(:class:`agents.mpc.ExplicitSolution`). Coordinates:
+(:class:`agents.mpc.ExplicitSolution`). When the env observes its reference the problem tracks it
+(:func:`agents.mpc.tracking_problem`). Coordinates:
 
 - plant state ``x`` and input ``u`` are absolute (the explicit solution's regions and laws are too);
+- the explicit solution's parameter ``theta`` is ``x`` (regulation) or ``(x, x_ref)`` (tracking);
 - the environment's observation maps to ``x`` by ``x = S_obs obs + s_obs`` and, when it observes its
-  reference, to ``x_ref`` by ``S_ref obs + s_ref``;
+  reference, to ``x_ref`` by ``S_ref obs + s_ref``; so ``theta = S_theta obs + s_theta``;
 - the policy's action ``a`` is SB3's normalised action in [-1, 1] (``a = -1`` at the action space's
   low bound), and ``a = C_u u + c_u``: the env's ``input_to_action`` followed by SB3's scaling.
 
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from agents.mpc.plant import DEFAULT_REFERENCE_MARGIN
 
 AFFINE_CHECK_POINTS = 8
 AFFINE_TOLERANCE = 1e-8
@@ -60,17 +64,22 @@ class LinearOCP:
 
     Fields
     ------
-    regions: ``(E_r, f_r, K_r, k_r)`` per region (absolute), in ppopt's order.
-    values: ``(P_r, q_r, c_r)`` per region: the MPC cost ``V(x) = x'P_r x + q_r'x + c_r`` there.
+    regions: ``(E_r, f_r, K_r, k_r)`` per region (absolute theta), in ppopt's order.
+    values: ``(P_r, q_r, c_r)`` per region: the MPC cost ``V(theta) = theta'P_r theta + q_r'theta + c_r``.
     tolerance: ppopt's point-location tolerance.
-    domain: ``(low, high)``, the box of states the solution covers.
-    lqr_gain, lqr_offset, input_low, input_high: the saturated LQR ``clip(K x + k, low, high)``.
-    P_lqr: the Riccati matrix (the LQR value ``(x - x_eq)' P (x - x_eq)``).
+    domain: ``(low, high)``, the box of parameters theta the solution covers.
+    lqr_gain, lqr_offset, input_low, input_high: the saturated LQR ``clip(K theta + k, low, high)``.
+    P_lqr: the Riccati matrix (the LQR value ``(x - x_eq)' P (x - x_eq)``, tracking ``(x - x_ref)' P (x - x_ref)``).
     A, B, x_eq, u_eq: the linear model ``x+ - x_eq = A (x - x_eq) + B (u - u_eq)``.
-    Q, R, x_ref, u_ref: the stage cost ``(x - x_ref)'Q(x - x_ref) + (u - u_ref)'R(u - u_ref)``.
+    Q, R, x_ref, u_ref: the stage cost ``(x - x_ref)'Q(x - x_ref) + (u - u_ref)'R(u - u_ref)``; when
+        tracking, ``x_ref`` is the observed reference and ``u_ref`` the model's reference input
+        ``u_eq + reference_gain (x_ref - x_eq)`` instead (the env's own reference input is not
+        observed), and these fields are unused.
     S_obs, s_obs, S_ref, s_ref, C_u, c_u: the coordinate maps (``S_ref`` None without a reference).
     state_mid, state_half: the box scaling of states used for the residual layers' features.
     horizon: N.
+    tracking: whether theta includes the reference.
+    reference_gain: ``L_r`` (m, n) of the reference input (tracking).
     """
 
     regions: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
@@ -99,6 +108,8 @@ class LinearOCP:
     state_mid: np.ndarray
     state_half: np.ndarray
     horizon: int
+    tracking: bool = False  # defaults: a LinearOCP pickled before tracking existed regulates
+    reference_gain: np.ndarray | None = None
 
     @property
     def n_states(self) -> int:
@@ -111,6 +122,27 @@ class LinearOCP:
     @property
     def n_regions(self) -> int:
         return len(self.regions)
+
+    @property
+    def n_parameters(self) -> int:
+        """The length of theta: ``n`` or ``2 n`` (tracking)."""
+        return self.n_states * (2 if self.tracking else 1)
+
+    @property
+    def parameter_map(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(S_theta, s_theta)``: the explicit solution's parameter ``theta = S_theta obs + s_theta``."""
+        if not self.tracking:
+            return self.S_obs, self.s_obs
+        return np.vstack([self.S_obs, self.S_ref]), np.concatenate([self.s_obs, self.s_ref])
+
+    @property
+    def value_fallback(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """The LQR value as a quadratic ``(P, q, c)`` in theta, for theta outside every region."""
+        P, x_eq = self.P_lqr, self.x_eq
+        if not self.tracking:
+            return P, -2.0 * P @ x_eq, float(x_eq @ P @ x_eq)
+        D = np.hstack([np.eye(self.n_states), -np.eye(self.n_states)])  # x - x_ref
+        return D.T @ P @ D, np.zeros(2 * self.n_states), 0.0
 
     @property
     def n_features(self) -> int:
@@ -149,16 +181,20 @@ class LinearOCP:
         if S_obs.shape != (n, obs_width) or C_u.shape != (m, m):
             raise ValueError(f"the env's conversions do not match the system: {S_obs.shape} observation map, "
                              f"{C_u.shape} input map for {n} states and {m} inputs")
+        tracking = bool(getattr(problem, "tracking", False))
+        if tracking and S_ref is None:
+            raise ValueError("a tracking MPC needs an env that observes its reference (observe_reference)")
         state_mid, state_half = _box_scaling(problem.state_low, problem.state_high, problem.x_eq)
         x_ref = np.asarray(getattr(system, "x_ref", problem.x_eq), dtype=np.float64).reshape(n)
         u_ref = np.asarray(getattr(system, "u_ref", problem.u_eq), dtype=np.float64).reshape(m)
+        lqr_gain, lqr_offset = problem.lqr_affine_law()
         return cls(
             regions=[(r.E, r.f, r.K, r.k) for r in solution.regions],
             values=[(r.value_P, r.value_q, float(r.value_c)) for r in solution.regions],
             tolerance=solution.point_location_tolerance,
             domain=(solution.theta_low.copy(), solution.theta_high.copy()),
-            lqr_gain=problem.K_lqr.copy(),
-            lqr_offset=problem.u_eq - problem.K_lqr @ problem.x_eq,
+            lqr_gain=lqr_gain,
+            lqr_offset=lqr_offset,
             input_low=problem.input_low.copy(),
             input_high=problem.input_high.copy(),
             P_lqr=problem.P.copy(),
@@ -166,18 +202,23 @@ class LinearOCP:
             Q=problem.Q.copy(), R=problem.R.copy(), x_ref=x_ref, u_ref=u_ref,
             S_obs=S_obs, s_obs=s_obs, S_ref=S_ref, s_ref=s_ref, C_u=C_u, c_u=c_u,
             state_mid=state_mid, state_half=state_half, horizon=problem.horizon,
+            tracking=tracking, reference_gain=problem.reference_gain.copy(),
         )
 
     @classmethod
-    def from_env(cls, env: Any, horizon: int = 10, cache_dir: str | None = None, verbose: int = 0) -> tuple[LinearOCP, Any]:
+    def from_env(cls, env: Any, horizon: int = 10, cache_dir: str | None = None, verbose: int = 0,
+                 track_reference: bool | None = None, reference_set: str = "schedule",
+                 reference_margin: float = DEFAULT_REFERENCE_MARGIN) -> tuple[LinearOCP, Any]:
         """Linearise the env's control system, solve its explicit MPC (or read it from
         ``cache_dir``) and read the coordinate maps. Returns the problem and the explicit solution.
+        The MPC tracks the observed reference as :func:`agents.mpc.tracking_problem` decides
+        (``track_reference``, ``reference_set``, ``reference_margin``).
 
         Raises ``ValueError`` for an env without a control system (naming what is needed)."""
-        from agents.mpc import ExplicitSolution, LinearMPCProblem, plant_interface
+        from agents.mpc import ExplicitSolution, plant_interface, tracking_problem
 
         interface = plant_interface(env)
-        problem = LinearMPCProblem.from_system(interface.system, horizon)
+        problem = tracking_problem(interface, horizon, track_reference, reference_set, reference_margin)
         solution = ExplicitSolution.solve(problem, cache_dir=cache_dir, verbose=verbose)
         space = interface.action_space
         return cls.from_solution(solution, interface, space.low, space.high), solution

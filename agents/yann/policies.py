@@ -2,20 +2,26 @@
 
 Actor (:class:`YANNActor`), in SB3's normalised action ``a`` in [-1, 1]::
 
-    a(obs) = clip( C_u YANN(S_obs obs + s_obs) + c_u  +  residual(features(obs)), -1, 1 )
+    a(obs) = clip( C_u YANN(theta(obs)) + c_u  +  residual(features(obs)), -1, 1 )
 
 The YANN is the explicit MPC law of the linearised plant (its saturated LQR outside the feasible
-set) and ``residual`` an MLP whose last layer is zero-initialised, so the initial actor *is* the
+set) at ``theta = x`` (regulation) or ``theta = (x, x_ref)`` (tracking the observed reference;
+``theta(obs) = S_theta obs + s_theta``, see :mod:`.model`), and ``residual`` an MLP whose last layer is zero-initialised, so the initial actor *is* the
 explicit MPC. The YANN's per-region laws and the residual are trained.
 
 Critic (:class:`YANNCritic`), each of its ``n_critics`` Q-functions, in reward units::
 
-    Q(obs, a) = -l(x, u) - gamma * V(A (x - x_eq) + B (u - u_eq) + x_eq)  +  residual(features, a)
+    Q(obs, a) = -l(x, u) - gamma * V(x+, [x_ref])  +  residual(features, a),
+    x+ = A (x - x_eq) + B (u - u_eq) + x_eq
 
 with ``x`` the plant state, ``u`` the plant input, ``l`` the stage cost (the env's reward is ``-l``)
 and ``V`` the explicit MPC's optimal cost as a piecewise-quadratic network
 (:class:`~agents.yann.value.PiecewiseQuadratic`; the LQR value ``(x - x_eq)' P (x - x_eq)`` outside
-the feasible set). This reads the linear problem's explicit state-action value as "pay the stage
+the feasible set). When tracking, ``V`` takes ``theta+ = (x+, x_ref)`` (the reference is held
+over the prediction, as the MPC assumes), the stage cost measures against the observed ``x_ref``
+and the model's reference input ``u_r = u_eq + L_r (x_ref - x_eq)`` (the env's own reference input
+is not observed; it differs from ``u_r`` by the plant-model mismatch), and the fallback value is
+``(x - x_ref)' P (x - x_ref)``. This reads the linear problem's explicit state-action value as "pay the stage
 cost now, then act optimally for the linear model from the predicted next state"; the paper does
 not publish its construction. ``V`` is the undiscounted N-step cost with the Riccati terminal
 cost, so the initial critic approximates the discounted value of the linear problem (exactly for
@@ -45,8 +51,9 @@ from agents.yann.value import PiecewiseQuadratic
 DEFAULT_RESIDUAL_ARCH = [64, 64]
 
 
-def _buffer(module: nn.Module, name: str, value: Any) -> None:
-    module.register_buffer(name, th.as_tensor(np.asarray(value, dtype=np.float64), dtype=th.float64))
+def _buffer(module: nn.Module, name: str, value: Any, persistent: bool = True) -> None:
+    module.register_buffer(name, th.as_tensor(np.asarray(value, dtype=np.float64), dtype=th.float64),
+                           persistent=persistent)
 
 
 def zero_output_mlp(inputs: int, outputs: int, hidden: list[int], activation_fn: type[nn.Module]) -> nn.Sequential:
@@ -70,20 +77,28 @@ def yann_of(model: LinearOCP) -> YANN:
 
 def value_network_of(model: LinearOCP) -> PiecewiseQuadratic:
     """The explicit MPC cost ``V`` as a network, with the LQR value outside the feasible set."""
-    P, x_eq = model.P_lqr, model.x_eq
-    fallback = (P, -2.0 * P @ x_eq, float(x_eq @ P @ x_eq))
-    return PiecewiseQuadratic([(E, f) for E, f, _, _ in model.regions], model.values, fallback,
+    return PiecewiseQuadratic([(E, f) for E, f, _, _ in model.regions], model.values, model.value_fallback,
                               domain=model.domain, tolerance=model.tolerance)
 
 
 class _PlantCoordinates(nn.Module):
-    """Observation -> state, features; action <-> input (fixed buffers, see :mod:`.model`)."""
+    """Observation -> state, reference, theta, features; action <-> input (fixed buffers, see
+    :mod:`.model`)."""
 
     def __init__(self, model: LinearOCP) -> None:
         super().__init__()
         W, b = model.feature_map
+        S_theta, s_theta = model.parameter_map
+        n = model.n_states
+        # the theta and reference maps are not saved in state_dict: they follow from the model (a
+        # constructor argument), and checkpoints written before tracking existed stay loadable
         _buffer(self, "S_obs", model.S_obs)
         _buffer(self, "s_obs", model.s_obs)
+        _buffer(self, "S_theta", S_theta, persistent=False)
+        _buffer(self, "s_theta", s_theta, persistent=False)
+        # the reference rows of theta (empty when regulating)
+        _buffer(self, "S_ref", S_theta[n:] if model.tracking else np.zeros((0, S_theta.shape[1])), persistent=False)
+        _buffer(self, "s_ref", s_theta[n:] if model.tracking else np.zeros(0), persistent=False)
         _buffer(self, "feature_W", W)
         _buffer(self, "feature_b", b)
         _buffer(self, "C_u", model.C_u)
@@ -95,6 +110,14 @@ class _PlantCoordinates(nn.Module):
 
     def state(self, obs: th.Tensor) -> th.Tensor:
         return th.addmm(self.s_obs, obs, self.S_obs.T)
+
+    def reference(self, obs: th.Tensor) -> th.Tensor:
+        """The observed reference, shape (B, n) when tracking, (B, 0) otherwise."""
+        return th.addmm(self.s_ref, obs, self.S_ref.T)
+
+    def parameters_of(self, obs: th.Tensor) -> th.Tensor:
+        """The explicit solution's theta: ``x`` or ``(x, x_ref)``."""
+        return th.addmm(self.s_theta, obs, self.S_theta.T)
 
     def features(self, obs: th.Tensor) -> th.Tensor:
         return th.addmm(self.feature_b, obs, self.feature_W.T)
@@ -132,11 +155,11 @@ class YANNActor(BasePolicy):
     def mpc_action(self, obs: th.Tensor) -> th.Tensor:
         """The YANN's (explicit MPC's) normalised action, unclipped."""
         obs = self.coordinates.flat(obs)
-        return self.coordinates.action(self.yann(self.coordinates.state(obs)))
+        return self.coordinates.action(self.yann(self.coordinates.parameters_of(obs)))
 
     def forward(self, obs: th.Tensor) -> th.Tensor:
         obs = self.coordinates.flat(obs)
-        action = self.coordinates.action(self.yann(self.coordinates.state(obs)))
+        action = self.coordinates.action(self.yann(self.coordinates.parameters_of(obs)))
         action = action + self.residual(self.coordinates.features(obs))
         return th.clamp(action, -1.0, 1.0)
 
@@ -150,25 +173,36 @@ class LinearQ(nn.Module):
     def __init__(self, model: LinearOCP, gamma: float, net_arch: list[int], activation_fn: type[nn.Module]) -> None:
         super().__init__()
         self.gamma = float(gamma)
+        self.tracking = bool(model.tracking)
         self.coordinates = _PlantCoordinates(model)
         self.value = value_network_of(model)
         for name in ("A", "B", "x_eq", "u_eq", "Q", "R", "x_ref", "u_ref"):
             _buffer(self, name, getattr(model, name))
+        gain = model.reference_gain if model.reference_gain is not None else np.zeros((model.n_inputs, model.n_states))
+        _buffer(self, "reference_gain", gain, persistent=False)
         self.residual = zero_output_mlp(model.n_features + model.n_inputs, 1, list(net_arch), activation_fn)
 
-    def linear_q(self, x: th.Tensor, u: th.Tensor) -> th.Tensor:
-        """The linear problem's state-action value, shape (B,)."""
-        dx, du = x - self.x_ref, u - self.u_ref
+    def linear_q(self, x: th.Tensor, u: th.Tensor, x_ref: th.Tensor | None = None) -> th.Tensor:
+        """The linear problem's state-action value, shape (B,); ``x_ref`` (B, n) when tracking."""
+        if self.tracking:
+            if x_ref is None:
+                raise ValueError("a tracking critic needs the reference x_ref")
+            u_ref = self.u_eq + (x_ref - self.x_eq) @ self.reference_gain.T
+        else:
+            x_ref, u_ref = self.x_ref, self.u_ref
+        dx, du = x - x_ref, u - u_ref
         stage = ((dx @ self.Q) * dx).sum(-1) + ((du @ self.R) * du).sum(-1)
         x_next = self.x_eq + (x - self.x_eq) @ self.A.T + (u - self.u_eq) @ self.B.T
-        return -stage - self.gamma * self.value(x_next)
+        theta_next = th.cat([x_next, x_ref], dim=1) if self.tracking else x_next
+        return -stage - self.gamma * self.value(theta_next)
 
     def forward(self, obs: th.Tensor, action: th.Tensor) -> th.Tensor:
         obs = self.coordinates.flat(obs)
         action = action.to(th.float64)
         x, u = self.coordinates.state(obs), self.coordinates.input(action)
+        x_ref = self.coordinates.reference(obs) if self.tracking else None
         residual = self.residual(th.cat([self.coordinates.features(obs), action], dim=1))
-        return self.linear_q(x, u).unsqueeze(-1) + residual
+        return self.linear_q(x, u, x_ref).unsqueeze(-1) + residual
 
 
 class YANNCritic(BaseModel):

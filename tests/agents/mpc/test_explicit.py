@@ -149,3 +149,24 @@ def test_solutions_are_cached_by_problem_and_survive_pickling(plants, tmp_path):
     next(tmp_path.glob("explicit-*.pkl")).write_bytes(b"not a pickle")
     ExplicitSolution.solve(plants.double_integrator_problem(horizon=3), cache_dir=tmp_path)
     ExplicitSolution.solve(plants.double_integrator_problem(horizon=2), cache_dir=tmp_path)
+
+
+def facet_points(solution, count, rng):
+    """Points on region facets (projections of region centres onto one of their rows), where
+    several regions hold a point and point location has to choose."""
+    points = []
+    while len(points) < count:
+        region = solution.regions[rng.integers(solution.n_regions)]
+        centre = np.linalg.lstsq(region.E, region.f - 0.1, rcond=None)[0]  # somewhere near the region
+        row = rng.integers(len(region.f))
+        a, b = region.E[row], region.f[row]
+        points.append(centre - (a @ centre - b) / (a @ a) * a)
+    return np.array(points)
+
+
+def test_vectorised_point_location_is_ppopts(di_solution):
+    rng = np.random.default_rng(4)
+    points = np.vstack([rng.uniform(-12, 12, (400, 2)), facet_points(di_solution, 300, rng)])
+    located = di_solution.locate(points)
+    np.testing.assert_array_equal(located, di_solution.locate_with_ppopt(points))
+    assert (located >= 0).sum() > 300 and (located < 0).sum() > 20

@@ -18,7 +18,8 @@ SMALL = {"learning_starts": 32, "batch_size": 32, "buffer_size": 2000, "policy_k
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("explicit_mpc"))
+    # one cache per session for every test module (the CSTR tracking solve takes ~25 s)
+    return str(tmp_path_factory.getbasetemp() / "explicit_mpc")
 
 
 def make(agent_class, name, cache_dir, **overrides):
@@ -34,10 +35,15 @@ def test_before_training_yann_td3_evaluates_as_explicit_mpc(name, cache_dir):
     yann_return = evaluate(agent, gym.make(ENV_IDS[name]), episodes=5, seed=10).mean_return
     mpc_return = evaluate(mpc, gym.make(ENV_IDS[name]), episodes=5, seed=10).mean_return
     assert yann_return == pytest.approx(mpc_return, rel=0.01)
-    # and action by action, on states inside and outside the feasible set
+    # the CSTR env observes its setpoint: both track it, on theta = (x, x_ref)
     solution = agent.explicit_solution
-    states = np.random.default_rng(0).uniform(solution.theta_low, solution.theta_high, size=(300, 2))
-    observations = np.stack([env.unwrapped.state_to_observation(x) for x in states])
+    assert solution.tracking == (name == "cstr") == mpc.problem.tracking
+    # and action by action, on states (and references) inside and outside the feasible set
+    n = env.unwrapped.system.n_states
+    theta = np.random.default_rng(0).uniform(solution.theta_low, solution.theta_high,
+                                             size=(300, solution.n_parameters))
+    observations = np.stack([env.unwrapped.state_to_observation(t[:n], *([t[n:]] if solution.tracking else []))
+                             for t in theta])
     np.testing.assert_allclose(agent.predict(observations)[0], mpc.predict(observations)[0], atol=1e-6)
 
 
@@ -92,7 +98,8 @@ def test_short_learning_keeps_the_deployed_policy_no_worse_than_mpc(agent_class,
     assert deployed == pytest.approx(agent.deployed_return) and deployed >= agent.mpc_return
     assert agent.evaluate_actor(agent.policy.mpc_actor) == pytest.approx(agent.mpc_return)
     if agent.deployed == "mpc":  # predict() then acts exactly as the MPC
-        observations = np.random.default_rng(3).uniform([0.8, 320.0], [0.9, 330.0], size=(20, 2))
+        observations = np.random.default_rng(3).uniform([0.8, 320.0, 0.85, 322.0], [0.9, 330.0, 0.9, 327.0],
+                                                        size=(20, 4))
         with torch.no_grad():
             mpc_actions = agent.policy.mpc_actor(torch.as_tensor(observations)).numpy()
         np.testing.assert_allclose(agent.predict(observations)[0], mpc_actions)
@@ -134,3 +141,30 @@ def test_rlkit_trains_yann_td3_from_its_config(train_run, cache_dir):
                         "agent.improvement_eval_freq=150", "agent.improvement_eval_episodes=1")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed"
+
+
+def test_tracking_critic_values_the_linear_successor_with_the_observed_reference(cache_dir):
+    agent, env = make(YANNTD3, "cstr", cache_dir, gamma=0.95)
+    solution, system = agent.explicit_solution, env.unwrapped.system
+    problem = solution.problem
+    assert solution.tracking and agent.linear_ocp.tracking
+    rng = np.random.default_rng(5)
+    theta = rng.uniform(solution.theta_low, solution.theta_high, size=(300, 4))
+    x, x_ref = theta[:, :2], theta[:, 2:]
+    actions = rng.uniform(-1, 1, size=(300, 1))
+    u = env.unwrapped.action_to_input(actions)
+    u_ref = problem.reference_input(x_ref)
+    stage = np.einsum("bi,ij,bj->b", x - x_ref, system.Q, x - x_ref) + np.einsum("bi,ij,bj->b", u - u_ref, system.R, u - u_ref)
+    x_next = problem.x_eq + (x - problem.x_eq) @ problem.A.T + (u - problem.u_eq) @ problem.B.T
+    value = solution.value(np.hstack([x_next, x_ref]), outside="nan")
+    lqr_value = np.einsum("bi,ij,bj->b", x_next - x_ref, problem.P, x_next - x_ref)
+    assert np.isnan(value).sum() < len(value)
+    expected = -stage - 0.95 * np.where(np.isnan(value), lqr_value, value)
+    observations = np.stack([env.unwrapped.state_to_observation(a, b) for a, b in zip(x, x_ref)])
+    with torch.no_grad():
+        q_values = agent.critic(torch.as_tensor(observations), torch.as_tensor(actions))
+    for q in q_values:
+        np.testing.assert_allclose(q.numpy()[:, 0], expected, rtol=1e-9, atol=1e-9)
+    # the actor is the tracking MPC, and a regulating agent can still be asked for
+    regulator, _ = make(YANNTD3, "cstr", cache_dir, track_reference=False)
+    assert not regulator.explicit_solution.tracking and regulator.linear_ocp.n_parameters == 2

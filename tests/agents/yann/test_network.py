@@ -194,3 +194,23 @@ def test_latency_is_reported_for_both_sides(tmp_path_factory):
     row = time_yann_against(yann_of(solution), states, solution.ppopt_solution.evaluate, batch=16, min_seconds=0.05)
     assert row["batch"] == 16 and row["yann_us_per_call"] > 0 and row["ppopt_us_per_call"] > 0
     assert row["speedup"] == pytest.approx(row["ppopt_us_per_call"] / row["yann_us_per_call"])
+
+
+def test_tracking_cstr_yann_on_state_and_reference_matches_ppopt_on_10000_points(tmp_path_factory):
+    from agents.yann.latency import explicit_solution_for
+
+    # theta = (x, x_ref): 4 inputs; the same cache directory as the other CSTR tracking tests
+    solution = explicit_solution_for("cstr_tracking", cache_dir=tmp_path_factory.getbasetemp() / "explicit_mpc")
+    assert solution.tracking and solution.n_parameters == 4
+    network = yann_of(solution)
+    assert network.n_inputs == 4
+    theta = feasible_states(solution, 10_000, seed=7)
+    error = np.abs(run(network, theta) - solution.evaluate(theta)).max()
+    assert error <= 1e-9, error
+    # outside: the tracking LQR clip(u_r + K (x - x_ref)), as the explicit MPC controller applies it
+    outside = np.random.default_rng(8).uniform(solution.theta_low - [0.3, 30, 0.05, 5],
+                                               solution.theta_high + [0.3, 30, 0.05, 5], size=(3000, 4))
+    outside = outside[np.isnan(solution.evaluate(outside, outside="nan")).any(1)]
+    assert len(outside) > 100
+    np.testing.assert_allclose(run(network, outside), solution.problem.lqr_input(outside[:, :2], outside[:, 2:]),
+                               rtol=0, atol=1e-9)
