@@ -305,12 +305,20 @@ class LinearMPCProblem:
                 f"system {name}: the Jacobians at the equilibrium are not finite "
                 f"(A = {A.tolist()}, B = {B.tolist()})"
             )
+        # linear safety constraints (the CSTR's temperature band) become state constraints of the
+        # MPC, so it keeps the plant safe by construction rather than by luck
+        H_x, h_x = getattr(system, "H_x", None), getattr(system, "h_x", None)
+        safety = system.linear_safety() if hasattr(system, "linear_safety") else None
+        if safety is not None:
+            G, g = safety
+            H_x = G if H_x is None else np.vstack([H_x, G])
+            h_x = g if h_x is None else np.concatenate([h_x, g])
         return cls(
             A, B, system.Q, system.R, horizon,
             x_eq=x_eq, u_eq=u_eq,
             state_low=system.state_low, state_high=system.state_high,
             input_low=system.input_low, input_high=system.input_high,
-            H_x=getattr(system, "H_x", None), h_x=getattr(system, "h_x", None),
+            H_x=H_x, h_x=h_x,
             H_u=getattr(system, "H_u", None), h_u=getattr(system, "h_u", None),
             terminal_cost=terminal_cost,
             tracking=tracking, reference_low=reference_low, reference_high=reference_high,

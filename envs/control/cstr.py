@@ -114,6 +114,11 @@ class CSTR(ControlSystem):
         T = x[1]
         return self.T_safe[0] - T, T - self.T_safe[1]
 
+    def linear_safety(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.T_safe is None:
+            return None
+        return np.array([[0.0, -1.0], [0.0, 1.0]]), np.array([-self.T_safe[0], self.T_safe[1]])
+
     # -- steady states ---------------------------------------------------------------------
     @classmethod
     def steady_state_for_Ca(cls, Ca: float) -> tuple[np.ndarray, np.ndarray]:

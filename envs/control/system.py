@@ -474,6 +474,11 @@ class ControlSystem:
     def _safety(self, x: tuple, xp) -> tuple:
         return ()
 
+    def linear_safety(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The safety constraints as ``G x <= g`` where they are linear in the state, so that a
+        controller built on a model (MPC) can enforce them; None where they are not (or none)."""
+        return None
+
     @property
     def constraint_names(self) -> tuple[str, ...]:
         """Names of the entries of :meth:`state_constraints`, in order."""

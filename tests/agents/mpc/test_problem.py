@@ -141,3 +141,13 @@ def test_the_fingerprint_changes_with_any_number():
     assert a.fingerprint() == b.fingerprint()
     c = LinearMPCProblem(a.A, a.B, a.Q, a.R, a.horizon, input_high=[1.0, 1.0])
     assert c.fingerprint() != a.fingerprint()
+
+
+def test_linear_safety_constraints_become_mpc_state_constraints():
+    from envs.control.cstr import CSTR
+
+    system = CSTR(T_safe=(321.0, 327.0), Tc_low=290.0, Tc_high=310.0)
+    problem = LinearMPCProblem.from_system(system, 5)
+    rows = {tuple(row) + (bound,) for row, bound in zip(problem.H_x.tolist(), problem.h_x.tolist())}
+    assert {(0.0, -1.0, -321.0), (0.0, 1.0, 327.0)} <= rows
+    assert LinearMPCProblem.from_system(CSTR(), 5).h_x.size == 0
