@@ -18,7 +18,7 @@ model             queue ahead
                   means the level was swept: the queue is gone.
 ``probabilistic`` as ``conservative``, plus a decrease of the level that no trade explains (a
                   cancellation of size ``c``) is split between the orders ahead and behind us:
-                  the part ahead is ``p c`` with ``p = f(back) / (f(back) + f(front))``,
+                  the part ahead is ``p c`` with ``p = f(front) / (f(front) + f(back))``,
                   ``f(x) = x ** power`` (``back`` = level size - front), but never less than
                   what cannot be behind us (``c - back``). ``power`` large: cancellations fall
                   mostly on the larger side of us; 1: in proportion to the quantities.
@@ -65,7 +65,7 @@ def level_changed(model, power, front, seen, new):
         back = max(seen - front, 0.0)
         fb = back ** power
         ff = front ** power
-        p = fb / (fb + ff) if fb + ff > 0.0 else 1.0
+        p = ff / (fb + ff) if fb + ff > 0.0 else 1.0  # the larger side takes more of it
         ahead = max(p * cancelled, cancelled - back)
         front = max(front - ahead, 0.0)
     if front > new:

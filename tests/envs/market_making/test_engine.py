@@ -109,6 +109,17 @@ def test_queue_models_on_cancellations():
     assert fronts == {"notional": 5.0, "conservative": 3.0, "probabilistic": 3.0}
 
 
+def test_probabilistic_queue_puts_cancellations_mostly_on_the_larger_side():
+    # 5 ahead of us; 15 join behind, then 4 cancel: p = f(front)/(f(front)+f(back)) = 25/250
+    rows = [(1, BOOK, B, 99, 20.0), (2, BOOK, B, 99, 16.0)]
+    front = run(rows, queue="probabilistic", queue_power=2.0).order(0)["front"]
+    assert front == pytest.approx(5.0 - 4.0 * 25.0 / 250.0)
+    # 5 ahead and 1 behind, 2 cancel: at least 1 was ahead (only 1 is behind); p = 25/26
+    rows = [(1, BOOK, B, 99, 6.0), (2, BOOK, B, 99, 4.0)]
+    front = run(rows, queue="probabilistic", queue_power=2.0).order(0)["front"]
+    assert front == pytest.approx(5.0 - 2.0 * 25.0 / 26.0)
+
+
 def test_trades_at_our_price_are_not_taken_for_cancellations():
     rows = [(1, BOOK, B, 99, 10.0), (2, TRADE, SELL, 99, 2.0), (2, BOOK, B, 99, 8.0)]
     assert run(rows, queue="probabilistic").order(0)["front"] == 3.0
