@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import weakref
 from collections import deque
 
 import gymnasium as gym
@@ -27,6 +28,9 @@ REFERENCE_PAIRS = ((0, 4), (0, 9), (0, 14), (4, 0), (4, 4), (4, 9), (4, 14), (9,
 EXTENDED_PAIRS = tuple((b, a) for b in LEVELS for a in LEVELS)
 ACTION_LAYOUTS = {"reference": REFERENCE_PAIRS, "extended": EXTENDED_PAIRS}
 SPLITS = ("train", "test", "all")
+# every MarketMakingEnv of this process, so an agent handed only an observation (rlkit's evaluation
+# loop) can find the env it came from: see observing_envs()
+_LIVE_ENVS: weakref.WeakSet = weakref.WeakSet()
 
 
 @functools.lru_cache(maxsize=4)
@@ -182,6 +186,7 @@ class MarketMakingEnv(gym.Env):
         self._qty = np.empty((2, self.depth), np.float64)
         self._next_test = 0
         self.engine: eng.Engine | None = None
+        _LIVE_ENVS.add(self)
 
     # -- features -------------------------------------------------------------------------------
     def _market_features(self, engine: eng.Engine, flows: FlowWindows, last_mid: float) -> np.ndarray:
@@ -234,6 +239,51 @@ class MarketMakingEnv(gym.Env):
         vector = np.concatenate([z, np.clip(features, -10.0, 10.0)]).astype(np.float32)
         self._frames.append(vector)
         return np.concatenate(self._frames) if self.stack > 1 else vector
+
+    # -- read-only raw state for rule-based agents ------------------------------------------------
+    def market_state(self) -> dict:
+        """The raw (unscaled) state a rule-based quoting agent needs, read-only, after ``reset``.
+
+        ``time`` and ``time_left`` (to the episode's last event) in seconds; ``mid``,
+        ``tick_size``, ``best_bid``, ``best_ask`` (NaN on an empty side) in quote currency;
+        ``inventory`` in orders (position / order size), ``position`` and ``order_qty`` in base,
+        ``max_inventory`` in orders; ``decisions`` taken this episode (0 right after reset);
+        ``step_trades``: market trades during the last step (0 after reset); ``action_quotes``: ``(n_actions, 2)`` bid and ask prices each action would quote now
+        (NaN for a side it would not quote: no-op, flatten, a side beyond the inventory limit or an
+        empty side), computed as :meth:`step` quotes.
+        """
+        if self.engine is None:
+            raise RuntimeError("call reset() before market_state()")
+        from envs.market_making.data.book import top_levels
+
+        e = self.engine
+        bb, ba = e.best_ticks()
+        tick_size = e.tick_size
+        position = float(e.account[acc.POSITION])
+        quotable = [position + self.order_qty <= self.limit_qty * (1.0 + 1e-9),
+                    -position + self.order_qty <= self.limit_qty * (1.0 + 1e-9)]
+        depth = max(LEVELS) + 1
+        ticks = np.empty((2, depth), np.int64)
+        top_levels(e.book.bid, e.book.ask, e.book.state, depth, ticks, np.empty((2, depth)))
+        quotes = np.full((self.action_space.n, 2), np.nan)
+        for a, pair in enumerate(self.pairs, start=1):
+            for o, level in enumerate(pair):
+                best = bb if o == 0 else ba
+                if not quotable[o] or abs(best) >= eng.NO_ASK:
+                    continue
+                tick = int(ticks[o, level]) if self.quote_unit == "level" and ticks[o, level] >= 0 else -1
+                if tick < 0:  # as step(): a missing level falls back to ticks behind the best
+                    tick = best - (1 if o == 0 else -1) * level
+                quotes[a, o] = tick * tick_size
+        stop = min(e.stop, len(e.table)) - 1
+        end = int(e.table.time[stop]) if stop >= 0 else e.now
+        return {"time": e.now * 1e-9, "time_left": max(end - e.now, 0) * 1e-9, "mid": float(e.mid),
+                "tick_size": tick_size, "best_bid": bb * tick_size if bb != eng.NO_BID else math.nan,
+                "best_ask": ba * tick_size if ba != eng.NO_ASK else math.nan,
+                "inventory": position / self.order_qty, "position": position,
+                "order_qty": self.order_qty, "max_inventory": self.max_inventory,
+                "decisions": len(self.mids) - 1, "step_trades": float(e.step[eng.S_TRADES]),
+                "action_quotes": quotes}
 
     # -- Gymnasium API --------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -342,3 +392,20 @@ class MarketMakingEnv(gym.Env):
                                               capital=self.max_inventory * self.order_notional,
                                               account=e.accounts())
         return obs, reward, terminated, False, info
+
+
+def observing_envs(observation) -> list[MarketMakingEnv]:
+    """The live :class:`MarketMakingEnv` instances of this process whose latest observation equals
+    ``observation`` (read-only). Rule-based agents use it to read :meth:`MarketMakingEnv.market_state`
+    when all they are handed is an observation (as in rlkit's evaluation loop); copies of the
+    observation (a VecEnv's buffer) match too, a normalised or otherwise transformed one does not."""
+    observation = np.asarray(observation)
+    found = []
+    for env in list(_LIVE_ENVS):
+        frames = getattr(env, "_frames", None)
+        if env.engine is None or not frames:
+            continue
+        latest = np.concatenate(frames) if env.stack > 1 else frames[-1]
+        if latest.shape == observation.shape and np.array_equal(latest, observation):
+            found.append(env)
+    return found

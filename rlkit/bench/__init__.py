@@ -26,6 +26,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.yann:run",
         "YANN-TD3 vs TD3, DDPG, SAC from scratch vs explicit MPC on the control envs; YANN latency",
     ),
+    "market_making": (
+        "rlkit.bench.market_making:run",
+        "PPO/A2C on the event vs the time clock, several rewards, held-out days, vs AS/GLFT/fixed spread",
+    ),
     "market_making_replay": (
         "rlkit.bench.market_making_replay:run",
         "the market-making replay core vs hftbacktest on the same recording, side by side",

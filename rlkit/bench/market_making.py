@@ -100,11 +100,11 @@ def _learner_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     from rlkit.train import train
 
     started = time.perf_counter()
-    overrides = [f"env=market_making", f"agent={job['agent']}", f"seed={job['seed']}",
+    overrides = ["env=market_making", f"agent={job['agent']}", f"seed={job['seed']}",
                  f"total_timesteps={job['steps']}", "eval.every=0", "eval.episodes=1", "checkpoint.every=0",
                  "checkpoint.replay_buffer=false", "progress_bar=false", "device=cpu",
                  f"run_dir={job['run_dir']}"]
-    overrides += [f"env.kwargs.{k}={'null' if v is None else v}" for k, v in job["env"].items()]
+    overrides += [f"env.kwargs.{k}={_override_value(v)}" for k, v in job["env"].items()]
     cfg = compose(overrides)
     summary = train(cfg, overrides, announce=lambda _: None)
     trained = time.perf_counter() - started
@@ -114,6 +114,14 @@ def _learner_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     meta = {k: job[k] for k in ("data", "clock", "agent", "reward", "seed")}
     return [{**meta, **row, "train_steps_per_s": summary.get("steps_per_s"), "train_s": trained,
              "job_s": time.perf_counter() - started} for row in rows]
+
+
+def _override_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):  # a path may hold characters Hydra's grammar reads otherwise
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)
 
 
 def _baseline_job(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -185,7 +193,17 @@ def run(
     ``real``: also the in-sample run on the Binance sample (``real_data``: another recording).
     """
     from envs.market_making.data import SAMPLES
+    from envs.market_making.rewards import REWARDS
+    from rlkit import catalogue
+    from rlkit.errors import UserError
 
+    known = catalogue.entry_names("agent")
+    for option, values, allowed in (("agents", agents, known), ("baselines", baselines, known),
+                                    ("clocks", clocks, ["event", "time", "tick", "volume"]),
+                                    ("rewards", rewards, list(REWARDS))):
+        unknown = [v for v in values if v not in allowed]
+        if unknown or not values:
+            raise UserError(f"{option}: unknown or none {unknown or values}; allowed: {', '.join(allowed)}")
     out_dir = Path(out_dir)
     started = time.perf_counter()
     common = dict(actions=actions, threshold=threshold, dt=dt, synthetic_days=synthetic_days,
