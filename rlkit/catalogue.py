@@ -23,11 +23,13 @@ def entry_names(group: str) -> list[str]:
 
 
 def entry_description(group: str, name: str) -> str:
-    """The first comment line of a config file: its one-line description."""
+    """The leading comment of a config file (its first comment lines, joined): its description."""
+    parts = []
     for line in (CONF_DIR / group / f"{name}.yaml").read_text().splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
+        if not line.startswith("#"):
+            break
+        parts.append(line.lstrip("# ").strip())
+    return " ".join(parts)
 
 
 def entry_config(group: str, name: str) -> dict[str, Any]:

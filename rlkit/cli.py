@@ -135,15 +135,15 @@ def list_command(args: list[str]) -> int:
     from rlkit import catalogue
     from rlkit.bench import SUITES
 
-    for name in catalogue.entry_names("env"):
-        env_id = catalogue.entry_config("env", name).get("id")
-        print(f"env    {name:<16} {env_id:<24} {catalogue.entry_description('env', name)}")
-    for name in catalogue.entry_names("agent"):
-        factory = catalogue.entry_config("agent", name).get("factory")
-        print(f"agent  {name:<16} {factory:<24} {catalogue.entry_description('agent', name)}")
-    for name, (_, description) in SUITES.items():
-        print(f"bench  {name:<16} {'':<24} {description}")
-    print("env    <Gymnasium id>   any registered Gymnasium id works as env=, e.g. env=Pendulum-v1")
+    rows = [("env", name, catalogue.entry_config("env", name).get("id", ""), catalogue.entry_description("env", name))
+            for name in catalogue.entry_names("env")]
+    rows.append(("env", "<Gymnasium id>", "", "any registered Gymnasium id works as env=, e.g. env=Pendulum-v1"))
+    rows += [("agent", name, catalogue.entry_config("agent", name).get("factory", ""),
+              catalogue.entry_description("agent", name)) for name in catalogue.entry_names("agent")]
+    rows += [("bench", name, "", description) for name, (_, description) in SUITES.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
     return 0
 
 
