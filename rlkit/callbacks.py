@@ -120,9 +120,10 @@ class RunMonitor(BaseCallback):
         return True
 
     def _losses_are_finite(self) -> bool:
-        """The values the last update recorded (losses, ...) and has not yet dumped."""
+        """The losses the last update recorded and has not yet dumped. Only losses: diagnostics
+        may be NaN legitimately (SB3's explained_variance is NaN when the returns do not vary)."""
         for key, value in self.logger.name_to_value.items():
-            if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+            if "loss" in key and isinstance(value, (float, np.floating)) and not np.isfinite(value):
                 return self._stop(f"{key} became {value}")  # the next step returns False
         return True
 

@@ -97,6 +97,7 @@ def _learner_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Train one learner with the rlkit host, then test it; runs in a worker process."""
     from rlkit import catalogue
     from rlkit.config import compose
+    from rlkit.errors import RunStopped
     from rlkit.train import train
 
     started = time.perf_counter()
@@ -106,13 +107,16 @@ def _learner_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                  f"run_dir={job['run_dir']}"]
     overrides += [f"env.kwargs.{k}={_override_value(v)}" for k, v in job["env"].items()]
     cfg = compose(overrides)
-    summary = train(cfg, overrides, announce=lambda _: None)
+    meta = {k: job[k] for k in ("data", "clock", "agent", "reward", "seed")}
+    try:
+        summary = train(cfg, overrides, announce=lambda _: None)
+    except RunStopped as stopped:  # one diverged run is a result, not the end of the benchmark
+        return [{**meta, "status": f"stopped: {stopped}", "job_s": time.perf_counter() - started}]
     trained = time.perf_counter() - started
     agent_class = catalogue.resolve_factory(cfg.agent.factory)
     agent = agent_class.load(Path(job["run_dir"]) / "checkpoints" / "latest" / "agent.zip", device="cpu")
     rows = _play(agent, job["env"], job["split"])
-    meta = {k: job[k] for k in ("data", "clock", "agent", "reward", "seed")}
-    return [{**meta, **row, "train_steps_per_s": summary.get("steps_per_s"), "train_s": trained,
+    return [{**meta, **row, "status": "ok", "train_steps_per_s": summary.get("steps_per_s"), "train_s": trained,
              "job_s": time.perf_counter() - started} for row in rows]
 
 
@@ -136,7 +140,7 @@ def _baseline_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         agent_class = catalogue.resolve_factory(config.pop("factory"))
         rows = _play(agent_class(**config), job["env"], job["split"])
     meta = {k: job[k] for k in ("data", "clock", "agent", "reward", "seed")}
-    return [{**meta, **row, "train_steps_per_s": math.nan, "train_s": 0.0,
+    return [{**meta, **row, "status": "ok", "train_steps_per_s": math.nan, "train_s": 0.0,
              "job_s": time.perf_counter() - started} for row in rows]
 
 
@@ -227,6 +231,8 @@ def run(
                              "seed": 0, "split": split, "env": _env_kwargs(source, clock, rewards[0], **common)})
     episodes = pd.DataFrame(_run_jobs(jobs, workers))
     episodes.to_csv(out_dir / "episodes.csv", index=False)
+    stopped = episodes[episodes["status"] != "ok"]
+    episodes = episodes[episodes["status"] == "ok"]
 
     table = _summarise(episodes)
     claim = _claim(episodes, agents)
@@ -240,7 +246,8 @@ def run(
               f"{threshold:g}, time step {dt:g} s. Means over seeds x test days; pnl_pct is % of capital "
               f"(max inventory x order notional); pnl_pct_std over seeds x days measures (in)stability; "
               f"profitable: fraction of test episodes with pnl > 0. Wall time {elapsed:.0f} s with "
-              f"{workers} worker(s).")
+              f"{workers} worker(s). Runs stopped by the NaN guard (left out): {len(stopped)}"
+              + "".join(f"; {r.clock}/{r.agent}/{r.reward}/seed {r.seed}" for r in stopped.itertuples()) + ".")
     write_table(out_dir, table.to_dict("records"), notes=notes)
     write_table(out_dir, claim.to_dict("records"), name="claim",
                 notes="# The claim: event-based beats time-based in profit and stability\n\n"

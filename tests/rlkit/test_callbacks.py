@@ -36,6 +36,14 @@ def test_a_nan_loss_stops_the_run_at_the_next_step_and_writes_no_checkpoint(tmp_
     assert not (tmp_path / "checkpoints").exists()
 
 
+def test_a_nan_diagnostic_is_not_a_nan_loss(tmp_path):
+    agent = small_ppo()
+    monitor = monitor_for(agent, tmp_path)
+    agent.logger.record("train/explained_variance", math.nan)  # SB3: NaN when returns are constant
+    monitor.on_rollout_start()
+    assert monitor.stop_reason is None and monitor.on_step() is True
+
+
 def test_poisoned_weights_are_found_and_never_checkpointed(tmp_path):
     agent = small_ppo()
     assert non_finite_parameters(agent) == []
