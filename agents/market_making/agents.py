@@ -28,10 +28,8 @@ only: the loaded agent quotes exactly as the saved one on any episode it starts.
 from __future__ import annotations
 
 import json
-import time
 import weakref
 import zipfile
-from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,10 +38,10 @@ from gymnasium import spaces
 
 from agents.market_making.quoting import (MarketEstimator, avellaneda_stoikov_quotes,
                                           fixed_spread_quotes, glft_quotes, nearest_action)
+from agents.rollout import StepRunner
 
 SAVE_FORMAT = 1
 META_FILE = "agent.json"
-LOG_EVERY = 1000  # environment steps between TensorBoard dumps during learn()
 ENV_NAME = "rlkit/MarketMaking-v0 (env=market_making)"
 
 
@@ -67,7 +65,7 @@ def _is_market_making(env: Any) -> bool:
     return isinstance(getattr(env, "unwrapped", env), MarketMakingEnv)
 
 
-class QuotingAgent:
+class QuotingAgent(StepRunner):
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
 
@@ -134,17 +132,6 @@ class QuotingAgent:
         self.check_env(env)
         self.env, self._last_obs = env, None
 
-    @property
-    def logger(self) -> Any:
-        if self._logger is None:
-            from stable_baselines3.common.logger import Logger
-
-            self._logger = Logger(folder=None, output_formats=[])
-        return self._logger
-
-    def set_logger(self, logger: Any) -> None:
-        self._logger = logger
-
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
         """The action for one observation or a batch, read from the env that produced each
@@ -175,76 +162,8 @@ class QuotingAgent:
         return np.array([self.act(s, self._estimator_for(self._remote_estimators, (id(env), i), s))
                          for i, s in enumerate(states)], dtype=np.int64)
 
-    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
-              reset_num_timesteps: bool = True) -> QuotingAgent:
-        """Quote on the env for ``total_timesteps`` steps with the SB3 callback protocol."""
-        from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
-
-        if self.env is None:
-            raise ValueError(f"{type(self).__name__}.learn needs an env; pass env= to the constructor or load()")
-        if not isinstance(self.env, VecEnv):
-            self.env = DummyVecEnv([lambda env=self.env: env])
-        env = self.env
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-            self._last_obs = None
-        total_timesteps = int(total_timesteps) + self.num_timesteps  # an absolute target, as SB3
-        self._total_timesteps = total_timesteps
-        callback = self._init_callback(callback, progress_bar)
-        if self._last_obs is None:
-            self._last_obs = env.reset()
-        episode_returns: deque[float] = deque(maxlen=100)
-        episode_lengths: deque[int] = deque(maxlen=100)
-        dumped_at = self.num_timesteps
-        start_time = time.perf_counter()
-
-        callback.on_training_start(locals(), globals())
-        while self.num_timesteps < total_timesteps:
-            callback.on_rollout_start()
-            actions = self._vec_actions(env)
-            new_obs, rewards, dones, infos = env.step(actions)
-            self.num_timesteps += env.num_envs
-            for info in infos:
-                if "episode" in info:
-                    episode_returns.append(float(info["episode"]["r"]))
-                    episode_lengths.append(int(info["episode"]["l"]))
-            callback.update_locals(locals())
-            continue_training = callback.on_step()
-            self._last_obs = new_obs
-            callback.on_rollout_end()
-            if self.num_timesteps - dumped_at >= LOG_EVERY:
-                dumped_at = self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
-            if not continue_training:
-                break
-        self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
-        callback.on_training_end()
-        return self
-
-    def _init_callback(self, callback: Any, progress_bar: bool) -> Any:
-        from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
-
-        if isinstance(callback, list):
-            callback = CallbackList(callback)
-        elif callback is None:
-            callback = CallbackList([])
-        elif not isinstance(callback, BaseCallback):
-            callback = ConvertCallback(callback)
-        if progress_bar:
-            callback = CallbackList([callback, ProgressBarCallback()])
-        callback.init_callback(self)
-        return callback
-
-    def _dump_logs(self, since: int, returns: deque, lengths: deque, start_time: float) -> int:
-        if self.num_timesteps == since:
-            return since
-        logger = self.logger
-        if returns:
-            logger.record("rollout/ep_rew_mean", float(np.mean(returns)))
-            logger.record("rollout/ep_len_mean", float(np.mean(lengths)))
-        logger.record("time/total_timesteps", self.num_timesteps)
-        logger.record("time/fps", int(self.num_timesteps / max(time.perf_counter() - start_time, 1e-9)))
-        logger.dump(self.num_timesteps)
-        return self.num_timesteps
+    def _actions(self, env: Any) -> np.ndarray:
+        return self._vec_actions(env)
 
     # -- saving -----------------------------------------------------------------------------
     def save(self, path: Any) -> None:

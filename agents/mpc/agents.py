@@ -28,7 +28,6 @@ import json
 import pickle
 import time
 import zipfile
-from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,11 +38,11 @@ from agents.mpc.controllers import ExplicitMPCController, LQRController, OnlineM
 from agents.mpc.explicit import DEFAULT_CACHE_DIR, ExplicitSolution
 from agents.mpc.plant import DEFAULT_REFERENCE_MARGIN, PlantInterface, plant_interface
 from agents.mpc.problem import LinearMPCProblem
+from agents.rollout import StepRunner
 
 SAVE_FORMAT = 1
 DATA_FILE = "data.pkl"
 META_FILE = "meta.json"
-LOG_EVERY = 1000  # environment steps between TensorBoard dumps during learn()
 
 
 def tracking_problem(interface: PlantInterface, horizon: int, track_reference: bool | None = None,
@@ -74,8 +73,10 @@ def _zip_path(path: Any) -> Any:
     return path  # a file object
 
 
-class ControllerAgent:
+class ControllerAgent(StepRunner):
     """Shared machinery of the controller agents; subclasses set ``_build_controller``."""
+
+    _counts_at_dump = (0, 0)  # fallback and controlled steps at the last log dump
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
 
@@ -129,17 +130,6 @@ class ControllerAgent:
         self._check_compatible(interface)
         self.env, self.interface, self._last_obs = env, interface, None
 
-    @property
-    def logger(self) -> Any:
-        if self._logger is None:
-            from stable_baselines3.common.logger import Logger
-
-            self._logger = Logger(folder=None, output_formats=[])
-        return self._logger
-
-    def set_logger(self, logger: Any) -> None:
-        self._logger = logger
-
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
         """The controller's action for one observation or a batch (``deterministic`` is ignored:
@@ -162,83 +152,18 @@ class ControllerAgent:
         actions = self.interface.actions(u)
         return (actions[0] if single else actions), state
 
-    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
-              reset_num_timesteps: bool = True) -> ControllerAgent:
-        """Build the controller, then run it on the env for ``total_timesteps`` steps with the
-        SB3 callback protocol (see the module docstring)."""
-        from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
-
+    def _before_learning(self) -> None:
         self.setup_controller()
-        if self.env is None:
-            raise ValueError(f"{type(self).__name__}.learn needs an env; pass env= to the constructor or load()")
-        if not isinstance(self.env, VecEnv):
-            self.env = DummyVecEnv([lambda env=self.env: env])
-        env = self.env
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-            self._last_obs = None
-        total_timesteps = int(total_timesteps) + self.num_timesteps  # an absolute target, as SB3
-        self._total_timesteps = total_timesteps
-        callback = self._init_callback(callback, progress_bar)
-        if self._last_obs is None:
-            self._last_obs = env.reset()
-        episode_returns: deque[float] = deque(maxlen=100)
-        episode_lengths: deque[int] = deque(maxlen=100)
-        counts_at_dump = (self.num_timesteps, self.fallback_steps, self.controlled_steps)
-        start_time = time.perf_counter()
 
-        callback.on_training_start(locals(), globals())
-        while self.num_timesteps < total_timesteps:
-            callback.on_rollout_start()
-            actions, _ = self.predict(self._last_obs)
-            new_obs, rewards, dones, infos = env.step(actions)
-            self.num_timesteps += env.num_envs
-            for info in infos:
-                if "episode" in info:
-                    episode_returns.append(float(info["episode"]["r"]))
-                    episode_lengths.append(int(info["episode"]["l"]))
-            callback.update_locals(locals())
-            continue_training = callback.on_step()
-            self._last_obs = new_obs
-            callback.on_rollout_end()
-            if self.num_timesteps - counts_at_dump[0] >= LOG_EVERY:
-                counts_at_dump = self._dump_logs(counts_at_dump, episode_returns, episode_lengths, start_time)
-            if not continue_training:
-                break
-        self._dump_logs(counts_at_dump, episode_returns, episode_lengths, start_time)
-        callback.on_training_end()
-        return self
+    def _actions(self, env: Any) -> np.ndarray:
+        return self.predict(self._last_obs)[0]
 
-    def _init_callback(self, callback: Any, progress_bar: bool) -> Any:
-        from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
-
-        if isinstance(callback, list):
-            callback = CallbackList(callback)
-        elif callback is None:
-            callback = CallbackList([])
-        elif not isinstance(callback, BaseCallback):
-            callback = ConvertCallback(callback)
-        if progress_bar:
-            callback = CallbackList([callback, ProgressBarCallback()])
-        callback.init_callback(self)
-        return callback
-
-    def _dump_logs(self, since: tuple[int, int, int], returns: deque, lengths: deque,
-                   start_time: float) -> tuple[int, int, int]:
-        steps, fallbacks, controlled = since
-        if self.num_timesteps == steps:
-            return since
-        logger = self.logger
-        if returns:
-            logger.record("rollout/ep_rew_mean", float(np.mean(returns)))
-            logger.record("rollout/ep_len_mean", float(np.mean(lengths)))
+    def _record_logs(self, logger: Any) -> None:
+        fallbacks, controlled = self._counts_at_dump
         if self.controlled_steps > controlled:
             logger.record("mpc/fallback_fraction",
                           (self.fallback_steps - fallbacks) / (self.controlled_steps - controlled))
-        logger.record("time/total_timesteps", self.num_timesteps)
-        logger.record("time/fps", int(self.num_timesteps / max(time.perf_counter() - start_time, 1e-9)))
-        logger.dump(self.num_timesteps)
-        return self.num_timesteps, self.fallback_steps, self.controlled_steps
+        self._counts_at_dump = (self.fallback_steps, self.controlled_steps)
 
     # -- saving -----------------------------------------------------------------------------
     def _saved_controller(self) -> Any:
