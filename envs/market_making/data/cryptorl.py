@@ -31,7 +31,7 @@ import numpy as np
 from envs.market_making.data.errors import CorruptFileError, LoadReport
 from envs.market_making.data.events import (AGGREGATE, ASK, BID, CLEAR, SNAPSHOT, TRADE,
                                             EventBuilder, EventTable, infer_tick_size)
-from envs.market_making.data.textio import read_csv_frame
+from envs.market_making.data.textio import numeric_column, read_csv_frame
 from envs.market_making.data.checks import validate
 
 LEVEL = re.compile(r"^(bids?|asks?)_(distance|notional)_(\d+)$")
@@ -71,15 +71,7 @@ def load_cryptorl(path: str | Path, *, strict: bool = True, tick_size: float | N
         raise CorruptFileError(path, 0, f"system_time does not parse as ISO-8601 or ns: {error}") from None
 
     def numbers(name: str) -> np.ndarray:
-        try:
-            return frame[name].to_numpy(np.float64)
-        except (ValueError, TypeError):
-            for i, value in enumerate(frame[name].astype(str)):
-                try:
-                    float(value)
-                except ValueError:
-                    raise CorruptFileError(path, i + 2, f"column {name!r} is not a number: {value[:40]!r}") from None
-            raise
+        return numeric_column(frame, path, name)
 
     mid = numbers("midpoint")
     dist = {s: np.stack([np.abs(numbers(levels[(s, "distance")][i])) for i in range(depth)], 1) for s in (BID, ASK)}

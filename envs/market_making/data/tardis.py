@@ -25,7 +25,7 @@ import numpy as np
 from envs.market_making.data.errors import CorruptFileError, LoadReport, UpdateIdGapError
 from envs.market_making.data.events import (ASK, BID, BOOK, CLEAR, COLUMNS, END, SNAPSHOT, TRADE,
                                             EventTable, infer_tick_size)
-from envs.market_making.data.textio import read_csv_frame
+from envs.market_making.data.textio import numeric_column, read_csv_frame
 from envs.market_making.data.checks import STRICT_HINT, validate
 
 BOOK_COLUMNS = ["exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount"]
@@ -39,18 +39,6 @@ def _frame(path: str, expected: list[str]):
         raise CorruptFileError(path, 1, f"missing column(s) {missing}; a tardis file of this kind has "
                                f"{','.join(expected)}")
     return frame
-
-
-def _numbers(frame, path: str, name: str, dtype=np.float64) -> np.ndarray:
-    try:
-        return frame[name].to_numpy(dtype=dtype)
-    except (ValueError, TypeError):
-        for i, value in enumerate(frame[name].astype(str)):
-            try:
-                float(value)
-            except ValueError:
-                raise CorruptFileError(path, i + 2, f"column {name!r} is not a number: {value[:40]!r}") from None
-        raise
 
 
 def _choice(frame, path: str, name: str, mapping: dict[str, int]) -> np.ndarray:
@@ -70,11 +58,11 @@ def load_tardis_book(path: str | Path, *, strict: bool = True, tick_size: float 
     path = str(path)
     frame = _frame(path, BOOK_COLUMNS)
     n = len(frame)
-    exch = _numbers(frame, path, "timestamp", np.int64) * 1000
-    local = _numbers(frame, path, "local_timestamp", np.int64) * 1000
+    exch = numeric_column(frame, path, "timestamp", np.int64) * 1000
+    local = numeric_column(frame, path, "local_timestamp", np.int64) * 1000
     snap = _choice(frame, path, "is_snapshot", {"true": 1, "false": 0}).astype(bool)
     side = _choice(frame, path, "side", {"bid": BID, "ask": ASK})
-    price, qty = _numbers(frame, path, "price"), _numbers(frame, path, "amount")
+    price, qty = numeric_column(frame, path, "price"), numeric_column(frame, path, "amount")
     line = np.arange(2, n + 2, dtype=np.int64)
     report = LoadReport()
     report.counts["rows"] = n
@@ -133,11 +121,11 @@ def load_tardis_trades(path: str | Path, *, strict: bool = True, tick_size: floa
     trade_id = np.full(n, -1, np.int64)
     trade_id[numeric] = ids[numeric].astype(np.int64).to_numpy()
     columns = {
-        "time": _numbers(frame, path, "local_timestamp", np.int64) * 1000,
-        "exch_time": _numbers(frame, path, "timestamp", np.int64) * 1000,
+        "time": numeric_column(frame, path, "local_timestamp", np.int64) * 1000,
+        "exch_time": numeric_column(frame, path, "timestamp", np.int64) * 1000,
         "kind": np.full(n, TRADE, np.int8),
         "side": _choice(frame, path, "side", {"buy": 1, "sell": -1, "unknown": 0}),
-        "price": _numbers(frame, path, "price"), "qty": _numbers(frame, path, "amount"),
+        "price": numeric_column(frame, path, "price"), "qty": numeric_column(frame, path, "amount"),
         "first_id": trade_id, "last_id": trade_id, "flags": np.full(n, END, np.uint8),
         "file": np.zeros(n, np.int16), "line": np.arange(2, n + 2, dtype=np.int64),
     }

@@ -79,20 +79,22 @@ def locate_bad_csv_line(path, *, header: bool, names: list[str] | None, dtypes: 
                                        f"not a number: {fields[i][:40]!r}") from None
 
 
+def numeric_column(frame, path, name: str, dtype=np.float64, header: bool = True) -> np.ndarray:
+    """One column as ``dtype``, with the first non-numeric cell reported by file and line."""
+    if name not in frame.columns:
+        raise CorruptFileError(path, 1, f"missing column {name!r}; the file has {list(frame.columns)}")
+    try:
+        return frame[name].to_numpy(dtype=dtype)
+    except (ValueError, TypeError):
+        for i, value in enumerate(frame[name].astype(str).to_numpy()):
+            try:
+                float(value)
+            except ValueError:
+                raise CorruptFileError(path, i + 1 + header, f"column {name!r} is not a number: "
+                                       f"{value[:40]!r}") from None
+        raise
+
+
 def numeric_columns(frame, path, columns: list[str], header: bool = True) -> dict[str, np.ndarray]:
-    """Columns as float64, with the first non-numeric cell reported by file and line."""
-    out = {}
-    for name in columns:
-        if name not in frame.columns:
-            raise CorruptFileError(path, 1, f"missing column {name!r}; the file has {list(frame.columns)}")
-        try:
-            out[name] = frame[name].to_numpy(dtype=np.float64)
-        except (ValueError, TypeError):
-            values = frame[name].astype(str).to_numpy()
-            for i, value in enumerate(values):
-                try:
-                    float(value)
-                except ValueError:
-                    raise CorruptFileError(path, i + 1 + header, f"column {name!r} is not a number: "
-                                           f"{value[:40]!r}") from None
-    return out
+    """Columns as float64 (see :func:`numeric_column`)."""
+    return {name: numeric_column(frame, path, name, header=header) for name in columns}
