@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import json
 import weakref
-import zipfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,18 +36,12 @@ from gymnasium import spaces
 
 from agents.market_making.quoting import (MarketEstimator, avellaneda_stoikov_quotes,
                                           fixed_spread_quotes, glft_quotes, nearest_action)
+from agents.archive import read_archive, write_archive
 from agents.rollout import StepRunner
 
 SAVE_FORMAT = 1
 META_FILE = "agent.json"
 ENV_NAME = "rlkit/MarketMaking-v0 (env=market_making)"
-
-
-def _zip_path(path: Any) -> Any:
-    if isinstance(path, (str, Path)):
-        path = Path(path)
-        return path if path.suffix else path.with_suffix(".zip")
-    return path  # a file object
 
 
 def _is_market_making(env: Any) -> bool:
@@ -170,24 +162,15 @@ class QuotingAgent(StepRunner):
         """A zip holding the class, the hyper-parameters and the step counter (JSON)."""
         meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "module": type(self).__module__,
                 "hyperparameters": self.hyperparameters, "seed": self.seed, "num_timesteps": self.num_timesteps}
-        target = _zip_path(path)
-        if isinstance(target, Path):
-            target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(META_FILE, json.dumps(meta, indent=2))
+        write_archive(path, {
+            META_FILE: json.dumps(meta, indent=2),
+        })
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> QuotingAgent:
         """The agent ``save`` wrote (``env``: optional, the env to ``learn`` on)."""
-        source = _zip_path(path)
-        if isinstance(source, Path) and not source.is_file():
-            raise FileNotFoundError(f"no saved agent at {source}")
-        with zipfile.ZipFile(source) as archive:
-            meta = json.loads(archive.read(META_FILE))
-        if not isinstance(meta, dict) or meta.get("format") != SAVE_FORMAT:
-            raise ValueError(f"{path} is not a saved quoting agent of format {SAVE_FORMAT}")
-        if meta["class"] != cls.__name__:
-            raise ValueError(f"{path} holds a {meta['class']}, not a {cls.__name__}")
+        meta = read_archive(path, META_FILE, json.loads, kind="quoting agent", save_format=SAVE_FORMAT,
+                             class_name=cls.__name__)
         agent = cls(env=env, seed=meta["seed"], device=device, verbose=kwargs.get("verbose", 0),
                     **meta["hyperparameters"])
         agent.num_timesteps = int(meta["num_timesteps"])

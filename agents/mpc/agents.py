@@ -27,8 +27,6 @@ from __future__ import annotations
 import json
 import pickle
 import time
-import zipfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,6 +36,7 @@ from agents.mpc.controllers import ExplicitMPCController, LQRController, OnlineM
 from agents.mpc.explicit import DEFAULT_CACHE_DIR, ExplicitSolution
 from agents.mpc.plant import DEFAULT_REFERENCE_MARGIN, PlantInterface, plant_interface
 from agents.mpc.problem import LinearMPCProblem
+from agents.archive import read_archive, write_archive
 from agents.rollout import StepRunner
 
 SAVE_FORMAT = 1
@@ -64,13 +63,6 @@ def tracking_problem(interface: PlantInterface, horizon: int, track_reference: b
         interface.reference_box(reference_set, reference_margin)  # the same checks of the arguments
     return LinearMPCProblem.from_system(interface.system, horizon, tracking=tracking,
                                         reference_low=low, reference_high=high)
-
-
-def _zip_path(path: Any) -> Any:
-    if isinstance(path, (str, Path)):
-        path = Path(path)
-        return path if path.suffix else path.with_suffix(".zip")
-    return path  # a file object
 
 
 class ControllerAgent(StepRunner):
@@ -194,26 +186,17 @@ class ControllerAgent(StepRunner):
         }
         meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "module": type(self).__module__,
                 "hyperparameters": self.hyperparameters, "num_timesteps": self.num_timesteps}
-        target = _zip_path(path)
-        if isinstance(target, Path):
-            target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(DATA_FILE, pickle.dumps(data))
-            archive.writestr(META_FILE, json.dumps(meta, indent=2, default=str))
+        write_archive(path, {
+            DATA_FILE: pickle.dumps(data),
+            META_FILE: json.dumps(meta, indent=2, default=str),
+        })
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> ControllerAgent:
         """The agent ``save`` wrote; it predicts exactly as the saved one. ``env`` (optional)
         supplies the observation and action conversions and the env to ``learn`` on."""
-        source = _zip_path(path)
-        if isinstance(source, Path) and not source.is_file():
-            raise FileNotFoundError(f"no saved agent at {source}")
-        with zipfile.ZipFile(source) as archive:
-            data = pickle.loads(archive.read(DATA_FILE))
-        if not isinstance(data, dict) or data.get("format") != SAVE_FORMAT:
-            raise ValueError(f"{path} is not a saved controller agent of format {SAVE_FORMAT}")
-        if data["class"] != cls.__name__:
-            raise ValueError(f"{path} holds a {data['class']}, not a {cls.__name__}")
+        data = read_archive(path, DATA_FILE, pickle.loads, kind="controller agent", save_format=SAVE_FORMAT,
+                             class_name=cls.__name__)
         agent = cls.__new__(cls)
         agent.env, agent.seed, agent.device, agent.verbose = None, data["seed"], device, kwargs.get("verbose", 0)
         agent.hyperparameters = data["hyperparameters"]
