@@ -143,7 +143,8 @@ class RunMonitor(BaseCallback):
             self.state["best_mean_return"] = result.mean_return
             self.state["best_timesteps"] = self.num_timesteps
         summary = result.summary()
-        for key in ("mean_return", "std_return", "mean_length", "violations_per_episode"):
+        for key in ("mean_return", "std_return", "mean_length", "violations_per_episode",
+                    *result.episode_metrics):
             self.logger.record(f"eval/{key}", summary[key])
         self.logger.record("rollout/violations_total", self.state["train_violations"])
         self.logger.record("eval/best_mean_return", self.state["best_mean_return"])

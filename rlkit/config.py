@@ -116,6 +116,7 @@ def apply_override(cfg: DictConfig, override: Override, frozen: tuple[str, ...] 
     """Set one ``key=value`` after checking the key exists (or is a hyper-parameter the agent
     accepts) and the value has the default's type."""
     key, value = override.key, override.value
+    key = _env_shorthand(cfg, key)
     top = key.split(".")[0]
     if top in frozen:
         raise UserError(f"{override.text!r}: {top} settings cannot change here ({', '.join(frozen)} are fixed)")
@@ -160,13 +161,23 @@ def _check_agent_key(cfg: DictConfig, key: str) -> None:
         )
 
 
+def _env_shorthand(cfg: DictConfig, key: str) -> str:
+    """``env.<argument>`` for a constructor argument the env config lists in ``env.kwargs``
+    (``env.scenario=...`` for ``env.kwargs.scenario=...``); other keys are returned unchanged."""
+    parts = key.split(".")
+    kwargs = cfg.env.get("kwargs") if "env" in cfg else None
+    if len(parts) == 2 and parts[0] == "env" and parts[1] not in cfg.env and kwargs and parts[1] in kwargs:
+        return f"env.kwargs.{parts[1]}"
+    return key
+
+
 def _check_env_key(cfg: DictConfig, key: str) -> None:
     parts = key.split(".")
     if len(parts) >= 2 and parts[1] not in cfg.env:
         allowed = [k for k in cfg.env if k != "name"]
         raise UserError(
             f"unknown override key {key!r}; env {cfg.env.name} takes: "
-            f"{', '.join(f'env.{k}' for k in allowed)} (constructor arguments go in env.kwargs.<name>)"
+            f"{', '.join(f'env.{k}' for k in allowed)} (constructor arguments go in env.kwargs.<name>, or env.<name> for those the config lists)"
         )
 
 

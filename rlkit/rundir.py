@@ -81,12 +81,19 @@ class RunDirectory:
         path.write_text(yaml.safe_dump(resumes, sort_keys=False))
 
     def append_metrics(self, row: dict[str, Any]) -> None:
+        """One row; the first row fixes the columns: the standard ones, then the env's own
+        episode metrics (sorted), so every row of a run has the same columns."""
+        if self.metrics_file.is_file():
+            with self.metrics_file.open(newline="") as handle:
+                columns = next(csv.reader(handle), list(METRICS_COLUMNS))
+        else:
+            columns = [*METRICS_COLUMNS, *sorted(k for k in row if k not in METRICS_COLUMNS)]
         new = not self.metrics_file.is_file()
         with self.metrics_file.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=METRICS_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow({k: row.get(k, "") for k in METRICS_COLUMNS})
+            writer.writerow({k: row.get(k, "") for k in columns})
 
     def read_metrics(self) -> list[dict[str, float]]:
         if not self.metrics_file.is_file():

@@ -39,11 +39,21 @@ class GoesBadAfter(CartPoleEnv):
 
 
 class ReportsViolations(CartPoleEnv):
-    """CartPole that reports ``info["violations"] = 1`` in every step the cart is right of 0."""
+    """CartPole that reports ``info["violations"] = 1`` in every step the cart is right of 0, and
+    at the pole's fall ``info["metrics"]``: the steps right of 0, and one named like an
+    evaluation figure."""
+
+    def reset(self, **kwargs):
+        self.steps_right = 0
+        return super().reset(**kwargs)
 
     def step(self, action):
         observation, reward, terminated, truncated, info = super().step(action)
-        return observation, reward, terminated, truncated, {**info, "violations": int(observation[0] > 0)}
+        self.steps_right += int(observation[0] > 0)
+        info = {**info, "violations": int(observation[0] > 0)}
+        if terminated:
+            info["metrics"] = {"steps_right": self.steps_right, "mean_return": -1.0, "label": "text"}
+        return observation, reward, terminated, truncated, info
 
 
 gym.register("rlkit-test/ReportsViolations-v0", entry_point=ReportsViolations, max_episode_steps=500)

@@ -32,6 +32,13 @@ def test_a_constructor_argument_missing_from_the_yaml_can_still_be_set():
     assert "factory" not in config.agent_hyperparameters(cfg)
 
 
+def test_env_shorthand_sets_a_constructor_argument_the_env_config_lists():
+    cfg = config.compose(["env=market_making", "env.clock=time", "env.kwargs.reward=pnl"])
+    assert cfg.env.kwargs.clock == "time" and cfg.env.kwargs.reward == "pnl" and "clock" not in cfg.env
+    with pytest.raises(UserError, match="env.kwargs.<name>"):
+        config.compose(["env=market_making", "env.no_such_argument=1"])
+
+
 def test_a_non_integral_float_for_an_integer_is_refused():
     with pytest.raises(UserError, match="wrong type for seed: expected an integer, got 1.5"):
         config.compose(["seed=1.5"])

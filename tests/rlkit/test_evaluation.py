@@ -31,3 +31,13 @@ def test_evaluation_matches_a_hand_rolled_count_of_returns_and_violations():
 def test_an_env_without_violations_reports_zero():
     result = evaluate(AlwaysPush(), gym.make("CartPole-v1"), episodes=2, seed=0)
     assert result.summary()["violations_per_episode"] == 0.0
+
+
+def test_episode_metrics_the_env_reports_are_averaged_and_never_shadow_the_evaluation_s_own():
+    result = evaluate(AlwaysPush(), gym.make("rlkit-test/ReportsViolations-v0"), episodes=3, seed=5)
+    summary = result.summary()
+    # the env's steps_right and evaluate's per-step count of violations tally the same steps
+    assert np.array_equal(result.episode_metrics["steps_right"], result.violations)
+    assert summary["steps_right"] == np.mean(result.violations)
+    assert summary["env_mean_return"] == -1.0 and summary["mean_return"] == np.mean(result.returns) > 0
+    assert "label" not in summary  # only numbers are figures
