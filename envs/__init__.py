@@ -5,7 +5,9 @@ imports neither ``agents`` nor ``rlkit``: its environments work with plain Gymna
 """
 
 from envs.control import register_control_envs
+from envs.football import register_football_envs
 from envs.market_making import register_market_making_envs
 
 register_control_envs()
 register_market_making_envs()
+register_football_envs()

@@ -97,6 +97,27 @@ class DQN(sb3.DQN):
         super().__init__(policy, env, **config_friendly_kwargs(kwargs))
 
 
+class CnnDQN(DQN):
+    """DQN with SB3's Nature CNN (``CnnPolicy``) on image observations, e.g. football's SMM planes;
+    refuses a non-image env before anything is built."""
+
+    @classmethod
+    def check_env(cls, env: Any) -> None:
+        from stable_baselines3.common.preprocessing import is_image_space
+
+        space = env.observation_space
+        if not is_image_space(space, check_channels=True):
+            raise ValueError(
+                f"cnn_dqn needs image observations (a uint8 Box of height x width x 1, 3 or 4 channels), "
+                f"the observation space is {space}; for football use env.kwargs.representation=extracted"
+            )
+
+    def __init__(self, policy: Any = "CnnPolicy", env: Any = None, **kwargs: Any) -> None:
+        if env is not None:
+            self.check_env(env)
+        super().__init__(policy, env, **kwargs)
+
+
 class DDPG(sb3.DDPG):
     supported_action_spaces = (spaces.Box,)
 

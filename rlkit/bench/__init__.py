@@ -34,6 +34,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.market_making_replay:run",
         "the market-making replay core vs hftbacktest on the same recording, side by side",
     ),
+    "football": (
+        "rlkit.bench.football:run",
+        "football engine speed vs the real engine, batched games, GNN cost, score rate at equal steps",
+    ),
 }
 
 

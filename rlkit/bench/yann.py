@@ -18,18 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rlkit.bench.report import machine_description, markdown_table, write_table
-
-
-def _train(overrides: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    import json
-
-    from rlkit.config import compose
-    from rlkit.train import train
-
-    cfg = compose(overrides)
-    train(cfg, overrides, announce=lambda _: None)
-    run = Path(cfg.run_dir)
-    return pd.read_csv(run / "metrics.csv"), json.loads((run / "summary.json").read_text())
+from rlkit.bench.runs import train_and_read
 
 
 def _within(curve: pd.DataFrame, target: float, tolerance: float = 0.05) -> float:
@@ -75,13 +64,13 @@ def run(
               f"env.kwargs.observation_scaling={observation_scaling}"]
     mpc_returns: dict[str, dict[str, Any]] = {}
     for env in envs:
-        _, mpc = _train([f"env={env}", "agent=explicit_mpc", "total_timesteps=1", "eval.every=0",
+        _, mpc = train_and_read([f"env={env}", "agent=explicit_mpc", "total_timesteps=1", "eval.every=0",
                          f"run_dir={out_dir / 'runs' / env / 'explicit_mpc'}", *common])
         mpc_returns[env] = mpc["final_eval"]
     jobs = [(env, *job) for env in envs
             for job in _jobs(out_dir, env, agents, seeds, steps, eval_every, common, baseline_net)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        results = list(pool.map(_train, [overrides for *_, overrides in jobs]))
+        results = list(pool.map(train_and_read, [overrides for *_, overrides in jobs]))
     curves = [curve.assign(env=env, agent=agent, seed=seed)
               for (env, agent, seed, _), (curve, _) in zip(jobs, results)]
     all_curves = pd.concat(curves, ignore_index=True)
