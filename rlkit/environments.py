@@ -28,6 +28,8 @@ def make_env(env_cfg: DictConfig) -> gym.Env:
         return _gym_make(env_cfg.id, _kwargs(env_cfg))
     except TypeError as error:  # an unknown or ill-typed constructor argument
         raise UserError(f"env {env_cfg.name}: bad env.kwargs ({error})") from None
+    except (ValueError, ImportError) as error:  # a value the env refuses, an optional package missing
+        raise UserError(f"env {env_cfg.name}: {error}") from None
 
 
 def make_training_env(env_cfg: DictConfig, n_envs: int, vec_env: str, seed: int) -> Any:

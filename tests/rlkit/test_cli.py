@@ -118,3 +118,18 @@ def test_a_corrupt_agent_file_is_a_clear_error(cli, train_run):
     assert code == 2 and "cannot load the agent from" in err and "agent.zip" in err
     code, _, err = cli("evaluate", f"run={run}", "checkpoint=newest")
     assert code == 2 and "checkpoint='newest' is not allowed; allowed: latest, best" in err
+
+
+def test_an_env_refusing_a_value_is_one_line_naming_what_is_allowed(cli, runs_root):
+    code, _, err = cli("train", "env=football", "env.scenario=academy_nope", "agent=dqn", f"runs_root={runs_root}")
+    assert code == 2 and "unknown scenario 'academy_nope'; allowed: academy_empty_goal_close" in err
+    assert "Traceback" not in err and not runs_root.exists()
+
+
+def test_the_real_football_engine_missing_points_at_its_install_recipe(cli, runs_root):
+    import importlib.util
+
+    if importlib.util.find_spec("gfootball") is not None:
+        pytest.skip("gfootball is installed here")
+    code, _, err = cli("train", "env=football", "env.backend=grf", "agent=dqn", f"runs_root={runs_root}")
+    assert code == 2 and "gfootball" in err and "rlkit[grf]" in err and not runs_root.exists()
