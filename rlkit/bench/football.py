@@ -20,6 +20,7 @@ Four parts (``parts=``), each its own table:
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import time
@@ -198,9 +199,30 @@ def _learning(out_dir: Path, scenarios: list, agents: list, seeds: int, steps: i
         jobs += learning_jobs(out_dir, ["11_vs_11_easy_stochastic"], agents, seeds, full_game_steps,
                               full_game_steps // 2, 2)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        results = list(pool.map(train_and_read, [overrides for *_, overrides in jobs]))
-    curves = pd.concat([curve.assign(scenario=scenario, agent=label, seed=seed, train_time_s=summary.get("wall_time_s"))
-                        for (scenario, label, seed, _), (curve, summary) in zip(jobs, results)], ignore_index=True)
+        list(pool.map(train_and_read, [overrides for *_, overrides in jobs]))
+    notes = (f"# football: score rate at equal steps ({machine_description()})\n\n"
+             f"{seeds} seeds; academy runs {steps} steps, evaluation every {eval_every} steps on "
+             f"{eval_episodes} seeded episodes (score rate = share of evaluation episodes in which the "
+             f"agent's team scored); 11 vs 11 easy: {full_game_steps} steps, goal difference per game "
+             f"against the built-in AI; rewards scoring,checkpoints; DQN variants share gnn_dqn's schedule.")
+    report_learning(out_dir, jobs, scenarios, notes)
+
+
+def report_learning(out_dir: Path, jobs: list, scenarios: list, notes: str = "") -> pd.DataFrame:
+    """The results table, curves.csv and the score-rate plot, read back from the jobs' run
+    directories (runs that have not finished, i.e. have no summary.json, are left out and the
+    ``seeds`` column says how many made it)."""
+    curves = []
+    for scenario, label, seed, overrides in jobs:
+        run = Path(next(o for o in overrides if o.startswith("run_dir=")).partition("=")[2])
+        if not (run / "summary.json").is_file():
+            continue
+        summary = json.loads((run / "summary.json").read_text())
+        curves.append(pd.read_csv(run / "metrics.csv").assign(
+            scenario=scenario, agent=label, seed=seed, train_time_s=summary.get("wall_time_s", math.nan)))
+    if not curves:
+        raise ValueError(f"no finished runs under {out_dir / 'runs'}")
+    curves = pd.concat(curves, ignore_index=True)
     curves.to_csv(out_dir / "curves.csv", index=False)
     rows = []
     for (scenario, label), group in curves.groupby(["scenario", "agent"], sort=False):
@@ -212,15 +234,13 @@ def _learning(out_dir: Path, scenarios: list, agents: list, seeds: int, steps: i
             "best_score_rate": float(group.groupby("seed")["scored"].max().mean()),
             "final_goal_difference": float(finals["goal_difference"].mean()),
             "final_return": float(finals["mean_return"].mean()),
-            "train_time_s": float(finals["train_time_s"].mean()) if finals["train_time_s"].notna().all() else math.nan,
+            "train_time_s": float(finals["train_time_s"].mean()),
         })
-    notes = (f"# football: score rate at equal steps ({machine_description()})\n\n"
-             f"{seeds} seeds; academy runs {steps} steps, evaluation every {eval_every} steps on "
-             f"{eval_episodes} seeded episodes (score rate = share of evaluation episodes in which the "
-             f"agent's team scored); 11 vs 11 easy: {full_game_steps} steps, goal difference per game "
-             f"against the built-in AI; rewards scoring,checkpoints; DQN variants share gnn_dqn's schedule.")
-    write_table(out_dir, rows, notes=notes)
-    _plot(out_dir / "score_rate.png", curves[curves["scenario"].isin(scenarios)], scenarios)
+    table = write_table(out_dir, rows, notes=notes)
+    shown = [s for s in scenarios if s in set(curves["scenario"])]
+    if shown:
+        _plot(out_dir / "score_rate.png", curves[curves["scenario"].isin(shown)], shown)
+    return table
 
 
 def _plot(path: Path, curves: pd.DataFrame, scenarios: list) -> None:

@@ -45,5 +45,11 @@ def test_suite_measures_speed_and_trains_one_agent(tmp_path):
     assert list(results["agent"]) == ["gnn_dqn_gcn"] and results["steps"].iloc[0] == 200
     assert 0.0 <= results["final_score_rate"].iloc[0] <= 1.0
     assert (tmp_path / "score_rate.png").is_file()
+    # read back from the run directories; a run that never finished is left out, not an error
+    jobs = football.learning_jobs(tmp_path, ["academy_empty_goal_close"], ["gnn_dqn_gcn"], seeds=2, steps=200,
+                                  eval_every=100, eval_episodes=2)
+    (tmp_path / "again").mkdir()
+    again = football.report_learning(tmp_path / "again", jobs, ["academy_empty_goal_close"])
+    assert list(again["seeds"]) == [1] and again["final_score_rate"].iloc[0] == results["final_score_rate"].iloc[0]
     with pytest.raises(ValueError, match="unknown parts"):
         football.run(tmp_path, parts=["speedy"])
