@@ -53,8 +53,11 @@ def squared_distances(x: th.Tensor) -> th.Tensor:
 
 def full_adjacency(x: th.Tensor) -> th.Tensor:
     """Every present node linked with every other present node."""
-    mask = node_mask(x)
-    return _with_global_node(_candidate_pairs(mask), mask).to(x.dtype)
+    # the global node included, this is the present pairs less the diagonal: one outer product
+    present = node_mask(x).to(x.dtype)
+    adj = present.unsqueeze(-1) * present.unsqueeze(-2)
+    adj.diagonal(dim1=-2, dim2=-1).zero_()
+    return adj
 
 
 def radius_adjacency(x: th.Tensor, radius: float) -> th.Tensor:

@@ -59,21 +59,95 @@ class DenseGCNLayer(nn.Module):
 
     def forward(self, x: th.Tensor, adj: th.Tensor, mask: th.Tensor | None = None) -> th.Tensor:
         """``x[B, N, F]``, ``adj[B, N, N]``, optional ``mask[B, N]`` (absent nodes' outputs set to 0)."""
-        h = x @ self.weight
         scale = (adj.sum(-1, keepdim=True) + 1.0).rsqrt()  # 1/sqrt(degree with the self loop)
-        scaled = scale * h
-        out = scale * (adj @ scaled + scaled)
+        scaled = (x @ self.weight).mul_(scale)
+        out = th.baddbmm(scaled, adj, scaled).mul_(scale)  # scale * (adj @ scaled + scaled)
+        # in place from here: no step's backward needs the tensor it overwrites
         if self.root is not None:
-            out = out + x @ self.root
+            out.baddbmm_(x, self.root.expand(len(x), -1, -1))  # + x @ root
         if self.bias is not None:
-            out = out + self.bias
+            out.add_(self.bias)
         if mask is not None:
-            out = out * mask.unsqueeze(-1).to(out.dtype)
+            out.mul_(mask.unsqueeze(-1).to(out.dtype))
         return out
 
     def extra_repr(self) -> str:
         return (f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, "
                 f"root_weight={self.root is not None}")
+
+
+# The factorised attention (DenseGATLayer) runs when every exponent it takes is at most this in size:
+# its weights (within e^-40 and e^40), their sums, and its backward's products then stay far inside
+# float32's range; otherwise the layer takes the plain softmax.
+_EXPONENT_BOUND = 20.0
+
+
+def _attention_weights(exps: th.Tensor, allowed: th.Tensor) -> th.Tensor:
+    """Unnormalised attention ``[B, H, N, N]`` from ``exps[B, H, 3, N]``, the exponentials of ``s``,
+    ``(1 - slope) d`` and ``slope s``, and the float 0/1 ``allowed[B, N, N]``.
+
+    For ``0 <= slope <= 1``, ``LeakyReLU(z) = max(z, slope z)``, so with ``z = d_i + s_j``
+    ``exp(LeakyReLU(z) - slope d_i) = max(exp((1 - slope) d_i) exp(s_j), exp(slope s_j))``: an outer
+    product and a maximum instead of an exponential per pair. The factor ``exp(slope d_i)`` left out is
+    the same along a row and cancels in the softmax.
+    """
+    src, dst, src_slope = exps.unbind(2)
+    weights = dst.unsqueeze(-1) * src.unsqueeze(-2)
+    th.maximum(weights, src_slope.unsqueeze(-2), out=weights)
+    return weights.mul_(allowed.unsqueeze(1))
+
+
+class _FactorisedAttention(th.autograd.Function):
+    """``out = present_i sum_j alpha_ij v_j`` with ``alpha_ij = w_ij / S_i``, ``S_i = sum_j w_ij``
+    (weights ``w`` from :func:`_attention_weights`), and, asked for, ``alpha``.
+
+    Inputs: ``values[B, H, C, N]`` (the ``v_j``), ``dst``, ``src`` ``[B, H, N]`` (the scores, for the
+    backward), ``projected`` (the layer's product, whose row of ones under each head's values makes
+    the aggregation product give ``S_i`` too), ``exps``, ``allowed``, ``present`` (``[B, 1, 1, N]`` or
+    None), ``negative_slope``, ``return_attention``. The weights are never normalised one by one:
+    the forward divides the aggregated ``[B, H, C, N]``, the backward (the softmax's and the
+    LeakyReLU's) works with ``w`` and ``1 / S``.
+    """
+
+    @staticmethod
+    def forward(ctx, values: th.Tensor, dst: th.Tensor, src: th.Tensor, projected: th.Tensor, exps: th.Tensor,
+                allowed: th.Tensor, present: th.Tensor | None, negative_slope: float,
+                return_attention: bool) -> th.Tensor | tuple[th.Tensor, th.Tensor]:
+        width = values.shape[2]
+        weights = _attention_weights(exps, allowed)
+        summed = projected[:, :, :width + 1] @ weights.mT  # [B, H, C + 1, N], the last row: S_i
+        inverse = summed[:, :, width:].reciprocal()  # [B, H, 1, N]
+        out = summed[:, :, :width] * (inverse if present is None else present * inverse)
+        ctx.save_for_backward(values, dst, src, weights, inverse, present, out)
+        ctx.negative_slope = negative_slope
+        ctx.set_materialize_grads(False)  # alpha mostly gets no gradient: no zeros for it
+        return (out, weights * inverse.mT) if return_attention else out
+
+    @staticmethod
+    def backward(ctx, grad_out: th.Tensor | None, grad_alpha: th.Tensor | None = None):
+        values, dst, src, weights, inverse, present, out = ctx.saved_tensors
+        grad_values = grad_dst = grad_src = None
+        if grad_out is None and grad_alpha is None:
+            return None, None, None, None, None, None, None, None, None
+        if grad_out is None:
+            grad_out = th.zeros_like(out)
+        scaled = grad_out * (inverse if present is None else present * inverse)
+        if ctx.needs_input_grad[0]:
+            grad_values = scaled @ weights
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            # with g = dL/dalpha: dL/de_ij = alpha_ij (g_ij - sum_k alpha_ik g_ik) = w_ij (g_ij - c_i) / S_i,
+            # g_ij / S_i from one product and c_i = sum_k alpha_ik g_ik = sum_c dL/dout_ci out_ci
+            grad = scaled.mT @ values  # [B, H, N, N]: g_ij / S_i
+            centre = (grad_out * out).sum(-2, keepdim=True)  # [B, H, 1, N]
+            if grad_alpha is not None:
+                grad.addcmul_(grad_alpha, inverse.mT)
+                centre = centre + (grad_alpha * weights).sum(-1).unsqueeze(-2) * inverse
+            grad.sub_((centre * inverse).mT).mul_(weights)
+            logits = dst.unsqueeze(-1) + src.unsqueeze(-2)
+            grad = th.ops.aten.leaky_relu_backward.grad_input(grad, logits, ctx.negative_slope, False,
+                                                              grad_input=grad)
+            grad_dst, grad_src = grad.sum(-1), grad.sum(-2)
+        return grad_values, grad_dst, grad_src, None, None, None, None, None, None
 
 
 class DenseGATLayer(nn.Module):
@@ -85,6 +159,18 @@ class DenseGATLayer(nn.Module):
     (``concat``) or averaged. Parameters: ``weight[in, heads * out]`` (head ``h``'s ``W_h^T`` in
     columns ``h * out`` to ``(h + 1) * out``), ``att_src[heads, out]``, ``att_dst[heads, out]``,
     ``bias``.
+
+    How it is computed (the same function, to rounding), node index last throughout: one batched
+    product gives, per head, ``W_h x_j + b`` (the bias moves inside the sum, as the attention of a
+    row sums to one) and the scores ``d = a_dst . W_h x`` and ``s = a_src . W_h x`` (as
+    ``(W_h^T a) . x``). On the CPU, for a slope in [0, 1] and scores small enough
+    (:data:`_EXPONENT_BOUND`), the weights ``exp(e_ij)`` come from exponentials of ``d`` and ``s``
+    alone (:func:`_attention_weights`) instead of one per pair, and are not normalised one by one: a
+    row of ones under each head's features makes the aggregation product sum them too, and its
+    ``[B, H, C, N]`` result is divided by these sums (:class:`_FactorisedAttention`, with its own
+    backward). Otherwise it is the plain masked softmax. The output
+    ``[B, N, features]`` is a transposed view of a ``[B, features, N]`` tensor, the layout in which
+    the next layer's products take it.
     """
 
     def __init__(self, in_features: int, out_features: int, heads: int = 4, concat: bool = True,
@@ -104,31 +190,49 @@ class DenseGATLayer(nn.Module):
     def output_features(self) -> int:
         return self.heads * self.out_features if self.concat else self.out_features
 
+    def _projection(self) -> tuple[th.Tensor, th.Tensor]:
+        """``matrix[H (C + 5), in]`` and ``offsets[H (C + 5), 1]`` of the product that gives, per
+        head, ``C`` rows of ``W_h x + b``, a row of ones, and the rows of ``d``, ``s``,
+        ``(1 - slope) d`` and ``slope s``."""
+        heads, width, slope = self.heads, self.out_features, self.negative_slope
+        weight, dst, src = self.weight.view(self.in_features, heads, width), self.att_dst, self.att_src
+        attention = th.stack([dst, src, (1.0 - slope) * dst, slope * src], dim=1)  # [H, 4, C]
+        scores = (weight.unsqueeze(2) * attention).sum(-1)  # [in, H, 4]: a . (W_h x) = (W_h^T a) . x
+        matrix = th.cat([F.pad(weight, (0, 1)), scores], dim=-1).view(self.in_features, -1).mT
+        bias = weight.new_zeros(heads, width) if self.bias is None else self.bias.view(-1, width)
+        offsets = F.pad(F.pad(bias.expand(heads, -1), (0, 1), value=1.0), (0, 4))  # bias, 1, 0 for scores
+        return matrix, offsets.view(-1, 1)
+
     def forward(self, x: th.Tensor, adj: th.Tensor, mask: th.Tensor | None = None,
                 return_attention: bool = False) -> th.Tensor | tuple[th.Tensor, th.Tensor]:
         """``x[B, N, F]``, ``adj[B, N, N]``, optional ``mask[B, N]`` (absent nodes' outputs set to
         0); with ``return_attention`` also the attention ``alpha[B, heads, N, N]`` (row ``i``: the
         weights node ``i`` gives its neighbours)."""
         batch, n, _ = x.shape
-        heads, width = self.heads, self.out_features
-        # contiguous operands keep the [B, H, N, N] element-wise steps fast
-        h = (x @ self.weight).view(batch, n, heads, width).transpose(1, 2).contiguous()  # [B, H, N, C]
-        # a . (W x) = (W^T a) . x: both scores straight from x with one small product
-        weight = self.weight.view(self.in_features, heads, width)
-        projections = th.cat([(weight * self.att_dst).sum(-1), (weight * self.att_src).sum(-1)], dim=-1)
-        scores = (x @ projections).transpose(1, 2).contiguous()  # [B, 2H, N]
-        logits = scores[:, :heads].unsqueeze(-1) + scores[:, heads:].unsqueeze(-2)  # dst i + src j
-        logits = F.leaky_relu_(logits, self.negative_slope)
-        eye = th.eye(n, dtype=th.bool, device=x.device)
-        blocked = th.zeros(adj.shape, dtype=x.dtype, device=x.device).masked_fill_(~((adj > 0) | eye),
-                                                                                  float("-inf"))
-        alpha = (logits + blocked.unsqueeze(1)).softmax(dim=-1)  # the self loop keeps every row finite
-        out = (alpha @ h).transpose(1, 2)  # [B, N, H, C]
-        out = out.reshape(batch, n, -1) if self.concat else out.mean(dim=2)
-        if self.bias is not None:
-            out = out + self.bias
-        if mask is not None:
-            out = out * mask.unsqueeze(-1).to(out.dtype)
+        heads, width, slope = self.heads, self.out_features, self.negative_slope
+        matrix, offsets = self._projection()
+        projected = th.baddbmm(offsets, matrix.expand(batch, -1, -1), x.mT).view(batch, heads, width + 5, n)
+        # values (and their row of ones) are [B H, C, N] batch views, as the products want them
+        values, _, dst, src, _ = projected.split([width, 1, 1, 1, 2], dim=2)
+        exponents = projected.detach()[:, :, width + 2:]  # s, (1 - slope) d, slope s
+        allowed = th.gt(adj, 0, out=th.empty(adj.shape, dtype=x.dtype, device=x.device))
+        allowed.diagonal(dim1=-2, dim2=-1).fill_(1.0)  # the self loop
+        factorised = (x.device.type == "cpu" and x.dtype in (th.float32, th.float64) and 0.0 <= slope <= 1.0
+                      and exponents.numel() > 0 and exponents.abs().max().item() <= _EXPONENT_BOUND)  # not NaN
+        present = None if mask is None else mask.reshape(batch, 1, 1, n)
+        dst, src = dst.squeeze(2), src.squeeze(2)  # [B, H, N]
+        if factorised:
+            out = _FactorisedAttention.apply(values, dst, src, projected.detach(), exponents.exp(), allowed,
+                                             present, slope, return_attention)
+            out, alpha = out if return_attention else (out, None)
+        else:
+            # in place but with a negative slope, whose in-place backward autograd refuses
+            logits = F.leaky_relu(dst.unsqueeze(-1) + src.unsqueeze(-2), slope, inplace=slope >= 0)
+            alpha = (logits + allowed.log().unsqueeze(1)).softmax(dim=-1)  # log: 0 or -inf
+            out = values @ alpha.mT
+            if present is not None:
+                out = out.mul_(present)
+        out = (out.view(batch, heads * width, n) if self.concat else out.mean(dim=1)).mT
         return (out, alpha) if return_attention else out
 
     def extra_repr(self) -> str:
@@ -190,16 +294,19 @@ class GNNFeaturesExtractor(BaseFeaturesExtractor):
 
     def node_embeddings(self, x: th.Tensor) -> th.Tensor:
         """Node embeddings ``[B, N, hidden]`` (zero for absent nodes)."""
-        mask = node_mask(x)
+        return self._node_embeddings(x, node_mask(x))
+
+    def _node_embeddings(self, x: th.Tensor, mask: th.Tensor) -> th.Tensor:
         adj = adjacency(x, self.edges, self.radius, self.k)
         h = x
         for layer in self.layers:
-            h = F.relu(layer(h, adj, mask))
+            h = layer(h, adj, mask)  # a fresh tensor; autograd takes no in-place op on a view of one (GAT)
+            h = F.relu(h, inplace=h._base is None or not th.is_grad_enabled())
         return h
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
-        h = self.node_embeddings(observations)
-        present = node_mask(observations).unsqueeze(-1).to(h.dtype)
+        mask = node_mask(observations)
+        h = self._node_embeddings(observations, mask)  # zero at absent nodes: the layers mask them
         active = (h * observations[..., ACTIVE_COLUMN:ACTIVE_COLUMN + 1]).sum(1)
-        mean = (h * present).sum(1) / present.sum(1).clamp(min=1.0)
+        mean = h.sum(1) / mask.sum(1, keepdim=True).to(h.dtype).clamp(min=1.0)
         return th.cat([active, mean, h[:, -1]], dim=-1)
