@@ -219,6 +219,29 @@ def _release(owner_team, owner_player, game_mode, aux, g, p):
 
 
 @njit(cache=True, fastmath=True)
+def _take(owner_team, owner_player, aux, g, p):
+    """Player ``p`` wins the ball: his team owns it, no pass or shot is in flight any more."""
+    team = _slot_team(p)
+    owner_team[g] = team
+    owner_player[g] = p - team * PLAYERS_PER_TEAM
+    aux[g, A_LAST_TOUCH] = team
+    aux[g, A_PASS_TARGET] = -1
+    aux[g, A_SHOT] = -1
+    aux[g, A_HOLD] = 0
+
+
+@njit(cache=True, fastmath=True)
+def _slide_knocks_loose(aux, slide, g, q):
+    """Player ``q``'s slide sends the ball on, loose: his touch, nobody's pass or shot; the slide ends."""
+    aux[g, A_LAST_TOUCH] = _slot_team(q)
+    aux[g, A_PASS_TARGET] = -1
+    aux[g, A_SHOT] = -1
+    aux[g, A_KICKER] = q
+    aux[g, A_COOLDOWN] = 2
+    slide[g, q] = 0
+
+
+@njit(cache=True, fastmath=True)
 def _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng, g, p,
           kind, dirx, diry, accuracy, decision_noise):
     """Player ``p`` passes (SHORT_PASS on the ground, LONG_PASS / HIGH_PASS lofted) to the team-mate
@@ -822,12 +845,7 @@ def _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_play
             if own < 0 and ball[g, 2] < CONTROL_HEIGHT:  # a loose ball: poke it on
                 ball_dir[g, 0] = facing[g, q, 0] * 0.025
                 ball_dir[g, 1] = facing[g, q, 1] * 0.025
-                aux[g, A_LAST_TOUCH] = team
-                aux[g, A_PASS_TARGET] = -1
-                aux[g, A_SHOT] = -1
-                aux[g, A_KICKER] = q
-                aux[g, A_COOLDOWN] = 2
-                slide[g, q] = 0
+                _slide_knocks_loose(aux, slide, g, q)
                 return -1
             if own < 0:
                 continue
@@ -838,13 +856,8 @@ def _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_play
                 ball_dir[g, 0] = facing[g, q, 0] * 0.025 + 0.3 * (_uniform(rng, g) - 0.5) * 0.02
                 ball_dir[g, 1] = facing[g, q, 1] * 0.025 + 0.3 * (_uniform(rng, g) - 0.5) * 0.02
                 ball_dir[g, 2] = 0.0
-                aux[g, A_LAST_TOUCH] = team
-                aux[g, A_PASS_TARGET] = -1
-                aux[g, A_SHOT] = -1
-                aux[g, A_KICKER] = q
-                aux[g, A_COOLDOWN] = 2
                 aux[g, A_HOLD] = 0
-                slide[g, q] = 0
+                _slide_knocks_loose(aux, slide, g, q)
                 return -1
             slide[g, q] = 0
             if cfg[C_FULL] > 0.5 and u < 0.45 + 0.25 * skill + 0.35:  # foul
@@ -869,12 +882,7 @@ def _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_play
         if ahead < 0.0:
             chance *= 0.5  # a tackle from behind
         if _uniform(rng, g) < chance:
-            owner_team[g] = team
-            owner_player[g] = q - team * PLAYERS_PER_TEAM
-            aux[g, A_LAST_TOUCH] = team
-            aux[g, A_PASS_TARGET] = -1
-            aux[g, A_SHOT] = -1
-            aux[g, A_HOLD] = 0
+            _take(owner_team, owner_player, aux, g, q)
             aux[g, A_KICKER] = own  # the loser cannot steal it straight back
             aux[g, A_COOLDOWN] = 3
             return -1
@@ -974,13 +982,8 @@ def _ball_free(pos, present, roles, ball, ball_dir, owner_team, owner_player, au
     elif aux[g, A_KICKER] >= 0 and _slot_team(aux[g, A_KICKER]) != team and aux[g, A_COOLDOWN] >= KICK_COOLDOWN - 2:
         chance *= 0.4  # a ball struck past him a moment ago: little time to react
     if _uniform(rng, g) < chance:
-        owner_team[g] = team
-        owner_player[g] = p - team * PLAYERS_PER_TEAM
+        _take(owner_team, owner_player, aux, g, p)
         ball[g, 0], ball[g, 1], ball[g, 2] = cx, cy, 0.0
-        aux[g, A_SHOT] = -1
-        aux[g, A_PASS_TARGET] = -1
-        aux[g, A_LAST_TOUCH] = team
-        aux[g, A_HOLD] = 0
     else:  # a touch that deflects it
         ang = 0.6 * (_uniform(rng, g) - 0.5)
         c, s_ = math.cos(ang), math.sin(ang)
