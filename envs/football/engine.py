@@ -52,10 +52,11 @@ from envs.football.state import (CORNER, ENDED_OUT_OF_PLAY, ENDED_POSSESSION_CHA
                                  FREE_KICK, GK, GOAL_KICK, KICK_OFF, NORMAL, PLAYERS_PER_TEAM, RUNNING, SLOTS,
                                  THROW_IN, FootballState)
 
-N_ACTIONS = 19
+# GRF's default action set, in its order
 ACTIONS = ("idle", "left", "top_left", "top", "top_right", "right", "bottom_right", "bottom", "bottom_left",
            "long_pass", "high_pass", "short_pass", "shot", "sprint", "release_direction", "release_sprint",
            "sliding", "dribble", "release_dribble")
+N_ACTIONS = len(ACTIONS)
 IDLE, LONG_PASS, HIGH_PASS, SHORT_PASS, SHOT, SPRINT, RELEASE_DIRECTION, RELEASE_SPRINT, SLIDING, DRIBBLE, \
     RELEASE_DRIBBLE = 0, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
 STICKY_SPRINT, STICKY_DRIBBLE = 8, 9
@@ -1169,6 +1170,16 @@ def _mix_seed(seed: int) -> np.uint64:
     return np.uint64(z ^ (z >> 31))
 
 
+def integer_actions(actions) -> np.ndarray:
+    """``actions`` as int64 (integral floats accepted); ValueError for anything else."""
+    a = np.asarray(actions)
+    if a.dtype.kind in "iu":
+        return a.astype(np.int64)
+    if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+        return a.astype(np.int64)
+    raise ValueError(f"actions must be integers in 0..{N_ACTIONS - 1}, got {a.dtype} values {actions!r}")
+
+
 class FootballEngine:
     """``n_games`` games of one scenario, stepped together by a compiled kernel.
 
@@ -1291,7 +1302,7 @@ class FootballEngine:
         """
         a = actions
         if type(a) is not np.ndarray or a.dtype != np.int64:
-            a = self._as_actions(a)
+            a = integer_actions(a)
         if a.shape != self._action_shape:
             if a.shape == (self.n_games,) and self.n_controlled == 1:
                 a = a.reshape(self._action_shape)
@@ -1302,12 +1313,3 @@ class FootballEngine:
         if bad >= 0:
             raise ValueError(f"action {a.flat[bad]!r} at index {np.unravel_index(bad, a.shape)} is not one of "
                              f"0..18 ({', '.join(f'{i} {n}' for i, n in enumerate(ACTIONS))})")
-
-    @staticmethod
-    def _as_actions(actions) -> np.ndarray:
-        a = np.asarray(actions)
-        if a.dtype.kind in "iu":
-            return a.astype(np.int64)
-        if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
-            return a.astype(np.int64)
-        raise ValueError(f"actions must be integers in 0..18, got {a.dtype} values {actions!r}")

@@ -9,15 +9,11 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.football import observations, rewards
+from envs.football.engine import ACTIONS, N_ACTIONS, FootballEngine, integer_actions
 from envs.football.scenarios import SCENARIOS, Scenario
 from envs.football.state import ENDED_TIME
 
 BACKENDS = ("builtin", "grf")
-# GRF's default action set, in its order
-ACTIONS = ("idle", "left", "top_left", "top", "top_right", "right", "bottom_right", "bottom", "bottom_left",
-           "long_pass", "high_pass", "short_pass", "shot", "sprint", "release_direction", "release_sprint",
-           "sliding", "dribble", "release_dribble")
-N_ACTIONS = len(ACTIONS)
 # info["end_reason"], indexed by state.end_reason (RUNNING, ENDED_SCORE, ...)
 END_REASONS = ("running", "score", "out_of_play", "possession_change", "time")
 GRF_INSTALL = ("see the install recipe in README.md: the SDL2 (image, ttf, gfx) and Boost (python, thread, "
@@ -80,10 +76,7 @@ def check_actions(action: Any, n_controlled: int, batch: tuple[int, ...] = ()) -
     if a.shape != want and not (n_controlled == 1 and a.shape == batch):
         shapes = f"{batch} or {want}" if n_controlled == 1 else f"{want}"
         raise ValueError(f"action must have shape {shapes}, got {a.shape}")
-    if a.dtype.kind not in "iu":
-        if a.dtype.kind != "f" or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-            raise ValueError(f"actions must be integers in 0..{N_ACTIONS - 1}, got {a.tolist()!r} ({a.dtype})")
-    a = a.astype(np.int64).reshape(want)
+    a = integer_actions(a).reshape(want)
     if a.size and (a.min() < 0 or a.max() >= N_ACTIONS):
         raise ValueError(f"action out of range: {a.tolist()!r}; allowed: 0..{N_ACTIONS - 1} "
                          f"({', '.join(f'{i} {name}' for i, name in enumerate(ACTIONS))})")
@@ -246,8 +239,6 @@ class FootballEnv(gym.Env):
                  rewards: str = "scoring,checkpoints", n_controlled: int = 1, backend: str = "builtin",
                  difficulty: float | None = None, render_mode: str | None = None) -> None:
         self._configure(scenario, representation, rewards, n_controlled, backend, difficulty, render_mode)
-        from envs.football.engine import FootballEngine
-
         self.engine = FootballEngine(self.scenario, n_games=1, n_controlled=self.n_controlled,
                                      difficulty=self.difficulty)
         self.state = self.engine.state

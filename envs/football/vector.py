@@ -10,6 +10,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from envs.football import observations, rewards
+from envs.football.engine import FootballEngine
 from envs.football.env import (END_REASONS, build_batch, check_actions, check_arguments, draw_game_seed,
                                football_spaces, smm_frame)
 from envs.football.state import ENDED_TIME
@@ -72,8 +73,6 @@ class FootballVectorEnv(VectorEnv):
             raise ValueError(f"FootballVectorEnv runs the builtin engine only, got backend {backend!r}; for "
                              "the real engine use gym.make_vec('rlkit/Football-v0', num_envs=..., "
                              "vectorization_mode='async', backend='grf')")
-        from envs.football.engine import FootballEngine
-
         self.num_envs = int(num_envs)
         self.scenario, self.rewards, self.representation = spec, reward_names, representation
         self.n_controlled, self.backend, self.render_mode, self.copy = int(n_controlled), backend, render_mode, copy
