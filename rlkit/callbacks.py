@@ -58,8 +58,10 @@ class RunMonitor(BaseCallback):
         checkpoint_every: int,
         checkpoint_replay_buffer: bool,
         state: dict[str, Any] | None = None,
+        on_evaluation: Any = None,
     ) -> None:
         super().__init__()
+        self.on_evaluation = on_evaluation
         self.run = run
         self.eval_env = eval_env
         self.eval_every = eval_every
@@ -149,13 +151,14 @@ class RunMonitor(BaseCallback):
         self.logger.record("rollout/violations_total", self.state["train_violations"])
         self.logger.record("eval/best_mean_return", self.state["best_mean_return"])
         self.logger.dump(self.num_timesteps)
-        self.run.append_metrics(
-            {"timesteps": self.num_timesteps, "wall_time_s": round(self.wall_time(), 3),
-             "best_mean_return": self.state["best_mean_return"],
-             "train_violations": self.state["train_violations"], **summary}
-        )
-        if is_best:
-            return self.save_checkpoint(links=("latest", "best"))
+        row = {"timesteps": self.num_timesteps, "wall_time_s": round(self.wall_time(), 3),
+               "best_mean_return": self.state["best_mean_return"],
+               "train_violations": self.state["train_violations"], **summary}
+        self.run.append_metrics(row)
+        if is_best and not self.save_checkpoint(links=("latest", "best")):
+            return False
+        if self.on_evaluation is not None:  # after the checkpoint: a scheduler may stop the run here
+            self.on_evaluation(row)
         return True
 
     def save_checkpoint(self, links: tuple[str, ...] = ("latest",)) -> bool:

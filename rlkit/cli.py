@@ -24,6 +24,9 @@ commands:
   list       the envs, agents and benchmark suites, one line each
   bench      run a benchmark suite: rlkit bench <suite> [key=value ...]
 
+on Ray:      rlkit train env=CartPole-v1 agent=rllib_ppo ray.num_env_runners=2 [ray.address=auto]
+             rlkit train -m seed=0,1,2 agent=ppo backend=ray [ray.scheduler=asha]
+
 `rlkit train --help` shows the config groups and every option with its default.
 """
 
@@ -100,11 +103,24 @@ def train_command(args: list[str]) -> int:
 
         print(OmegaConf.to_yaml(cfg, resolve=True), end="")
         return 0
-    from rlkit.train import train
+    from rlkit.train import train, uses_ray
 
-    summary = train(cfg, overrides)
+    if cfg.backend == "ray" and not uses_ray(catalogue_factory(cfg)):
+        from rlkit.distributed import run_as_tasks
+
+        summary = run_as_tasks([cfg], [overrides], announce=lambda _: None)[0]  # the run as one task
+        if summary["status"] == "failed":
+            raise UserError(summary["error"])
+    else:
+        summary = train(cfg, overrides)
     report(summary)
     return 130 if summary["status"] == "interrupted" else 0  # 130: the shell's code for Ctrl-C
+
+
+def catalogue_factory(cfg) -> type:
+    from rlkit import catalogue
+
+    return catalogue.resolve_factory(cfg.agent.factory)
 
 
 def report(summary: dict) -> None:

@@ -22,6 +22,8 @@ from rlkit.errors import UserError
 RESERVED_AGENT_KEYS = ("factory", "name")  # agent-config keys that are not hyper-parameters
 DEVICES = ("auto", "cpu", "cuda")
 VEC_ENVS = ("dummy", "subproc")
+BACKENDS = ("local", "ray")
+SCHEDULERS = ("asha",)
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,22 @@ def validate(cfg: DictConfig) -> None:
     require(cfg.eval.every >= 0, f"eval.every must be 0 (only at the end) or positive, got {cfg.eval.every}")
     require(cfg.eval.episodes >= 1, f"eval.episodes must be at least 1, got {cfg.eval.episodes}")
     require(cfg.checkpoint.every >= 0, f"checkpoint.every must be 0 or positive, got {cfg.checkpoint.every}")
+    require(cfg.backend in BACKENDS, f"backend={cfg.backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
+    ray = cfg.ray
+    require(ray.scheduler is None or ray.scheduler in SCHEDULERS,
+            f"ray.scheduler={ray.scheduler!r} is not allowed; allowed: null, {', '.join(SCHEDULERS)}")
+    require(ray.num_env_runners >= 0, f"ray.num_env_runners must be 0 or more, got {ray.num_env_runners}")
+    require(ray.num_envs_per_env_runner >= 1,
+            f"ray.num_envs_per_env_runner must be at least 1, got {ray.num_envs_per_env_runner}")
+    for key in ("num_gpus_per_learner", "trial_cpus", "trial_gpus"):
+        require(ray[key] >= 0, f"ray.{key} must be 0 or more, got {ray[key]}")
+    for key in ("num_cpus", "num_gpus"):
+        require(ray[key] is None or (isinstance(ray[key], (int, float)) and ray[key] >= 0),
+                f"ray.{key} must be null or a number >= 0, got {ray[key]!r}")
+    require(ray.grace_period >= 1 and ray.reduction_factor >= 2,
+            f"ray.grace_period must be >= 1 and ray.reduction_factor >= 2, got {ray.grace_period}, {ray.reduction_factor}")
+    require(ray.address is None or isinstance(ray.address, str),
+            f"ray.address must be auto, local, host:port or ray://host:port, got {ray.address!r}")
     if cfg.device == "cuda":
         import torch
 

@@ -15,7 +15,8 @@ from rlkit.errors import UserError
 
 def multirun(overrides: list[str], print_config: bool = False, announce: Any = print) -> Path | None:
     """Compose every job first (a mistake in any stops all before training starts), then train
-    them one after another in ``<runs_root>/multirun/<date>/<time>/<n>_<env>_<agent>``."""
+    them in ``<runs_root>/multirun/<date>/<time>/<n>_<env>_<agent>``: one after another, or with
+    ``backend=ray`` as Ray tasks (:mod:`rlkit.distributed`)."""
     from rlkit.cli import report
     from rlkit.train import train
 
@@ -38,7 +39,20 @@ def multirun(overrides: list[str], print_config: bool = False, announce: Any = p
         with open_dict(cfg):
             cfg.run_dir = str(root / f"{number}_{cfg.env.name}_{cfg.agent.name}".replace("/", "-"))
         listing.append({"job": number, "overrides": job, "run_dir": cfg.run_dir})
-        (root / "multirun.yaml").write_text(yaml.safe_dump(listing, sort_keys=False))
+    (root / "multirun.yaml").write_text(yaml.safe_dump(listing, sort_keys=False))
+    if first.backend == "ray":
+        from rlkit import distributed
+
+        announce(f"{len(jobs)} trials on Ray under {root}")
+        if first.ray.scheduler is not None:
+            summaries = distributed.tune_sweep(configs, jobs, root, announce=announce)
+        else:
+            summaries = distributed.run_as_tasks(configs, jobs, announce=announce)
+        failed = [s for s in summaries if s["status"] == "failed"]
+        if failed:
+            raise UserError(f"{len(failed)} of {len(jobs)} trials failed; the first: {failed[0].get('error')}")
+        return root
+    for number, (job, cfg) in enumerate(zip(jobs, configs)):
         announce(f"[{number + 1}/{len(jobs)}] {' '.join(job)}")
         report(train(cfg, job, announce=announce))
     return root

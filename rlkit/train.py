@@ -37,25 +37,37 @@ def agent_class_for(cfg: DictConfig, env: Any) -> type:
     return agent_class
 
 
+def ray_settings(agent_class: type, cfg: DictConfig) -> dict[str, Any]:
+    """The ``ray.<name>`` settings an agent on Ray (RLlib) takes as constructor arguments."""
+    return {name: cfg.ray[name] for name in getattr(agent_class, "ray_settings", ())}
+
+
+def uses_ray(agent_class: type) -> bool:
+    return bool(getattr(agent_class, "ray_settings", ()))
+
+
 def build_agent(agent_class: type, cfg: DictConfig, env: Any) -> Any:
     try:
         return agent_class(
-            env=env, seed=cfg.seed, device=cfg.device, verbose=cfg.verbose, **agent_hyperparameters(cfg)
+            env=env, seed=cfg.seed, device=cfg.device, verbose=cfg.verbose, **agent_hyperparameters(cfg),
+            **ray_settings(agent_class, cfg),
         )
     except (TypeError, ValueError, AssertionError) as error:
         raise UserError(f"agent {cfg.agent.name} rejected its configuration: {error}") from None
 
 
-def load_agent(agent_class: type, checkpoint: Any, env: Any, device: str) -> Any:
+def load_agent(agent_class: type, checkpoint: Any, env: Any, device: str, **settings: Any) -> Any:
     try:
-        return agent_class.load(checkpoint.agent_file, env=env, device=device)
+        return agent_class.load(checkpoint.agent_file, env=env, device=device, **settings)
     except Exception as error:  # a truncated zip, a foreign file, an incompatible version
         raise UserError(f"cannot load the agent from {checkpoint.agent_file}: {error}") from None
 
 
-def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[str, Any]:
+def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
+          on_evaluation: Any = None) -> dict[str, Any]:
     """Train as ``cfg`` says and return the summary (also written to summary.json).
 
+    ``on_evaluation(row)`` is called with each metrics.csv row (a Tune sweep reports them).
     Raises :class:`UserError` for configuration problems and :class:`RunStopped` when the NaN
     guard stopped the run (the last good checkpoint is kept).
     """
@@ -81,8 +93,13 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[
     else:
         run, checkpoint, start = None, None, 0
 
+    if uses_ray(agent_class):  # checked above, so an agent that cannot act here starts no worker
+        from rlkit.ray_cluster import connect
+
+        connect(cfg.ray, cfg.verbose)
     # a resumed run seeds its envs afresh so it does not replay the first run's episodes
     train_env = make_training_env(cfg.env, cfg.n_envs, cfg.vec_env, seed=cfg.seed + start)
+    agent = None
     try:
         if checkpoint is None:
             agent = build_agent(agent_class, cfg, train_env)
@@ -90,7 +107,7 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[
             run = RunDirectory.create(cfg)
             run.write_config(cfg, overrides)
         else:
-            agent = load_agent(agent_class, checkpoint, train_env, cfg.device)
+            agent = load_agent(agent_class, checkpoint, train_env, cfg.device, **ray_settings(agent_class, cfg))
             if checkpoint.replay_buffer_file is not None and hasattr(agent, "load_replay_buffer"):
                 agent.load_replay_buffer(checkpoint.replay_buffer_file)
             run.write_config(cfg, _original_overrides(run))
@@ -108,6 +125,7 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[
             checkpoint_every=cfg.checkpoint.every,
             checkpoint_replay_buffer=cfg.checkpoint.replay_buffer,
             state=checkpoint.state if checkpoint else None,
+            on_evaluation=on_evaluation,
         )
         status = "completed"
         try:
@@ -125,6 +143,8 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[
         summary = _summary(cfg, run, agent, monitor, status, start)
         run.write_summary(summary)
     finally:
+        if hasattr(agent, "close"):  # an RLlib agent stops its env runners
+            agent.close()
         eval_env.close()
         try:
             train_env.close()
@@ -140,6 +160,12 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print) -> dict[
     if status == "interrupted":
         announce(f"interrupted at step {agent.num_timesteps}; continue with: rlkit train resume={run.path}")
     return summary
+
+
+def _ray_version() -> str:
+    import ray
+
+    return ray.__version__
 
 
 def _original_overrides(run: RunDirectory) -> list[str]:
@@ -186,6 +212,7 @@ def _summary(
             "torch": torch.__version__,
             "gymnasium": gymnasium.__version__,
             "python": platform.python_version(),
+            **({"ray": _ray_version()} if hasattr(agent, "ray_settings") else {}),
         },
         "device": str(getattr(agent, "device", cfg.device)),
         "run_dir": str(Path(run.path)),

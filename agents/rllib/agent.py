@@ -1,0 +1,423 @@
+"""RLlib's algorithms behind the rlkit agent contract (new API stack: RLModule, Learner, EnvRunner).
+
+An :class:`RLlibAgent` holds an RLlib ``Algorithm``: ``learn`` runs ``algorithm.train()`` iterations
+until the env steps sampled reach the target, reporting each iteration to the SB3 logger (so the
+host's TensorBoard gets RLlib's figures) and to the callback (so the host evaluates and checkpoints
+on its schedule); ``predict`` runs the RLModule in this process; ``save`` zips an RLlib checkpoint
+together with the constructor arguments, and ``load`` rebuilds the agent from them -- lazily: the
+module alone is restored for ``predict`` (no Ray needed to replay an agent), the Algorithm with its
+env runners only when ``learn`` is called.
+
+Ray itself is started on first use (a local instance) unless the caller connected to a cluster
+before (``ray.init(address=...)``), which is what ``rlkit train`` does with ``ray.address``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from agents.archive import zip_path
+from agents.rllib import envs as rllib_envs
+
+CHECKPOINT_DIR = "algorithm"    # the RLlib checkpoint inside agent.zip
+META_FILE = "rlkit_agent.json"  # constructor arguments, counters and spaces
+MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
+
+# RLlib result entries worth a TensorBoard curve, besides every learner entry holding "loss"
+_REPORTED = {
+    "env_runners/episode_return_mean": "rollout/ep_rew_mean",
+    "env_runners/episode_len_mean": "rollout/ep_len_mean",
+    "env_runners/num_env_steps_sampled": "rllib/env_steps_sampled_this_iter",
+    "env_runners/sample": "time/sample_s",
+    "time_this_iter_s": "time/iteration_s",
+    "fault_tolerance/num_healthy_workers": "ray/healthy_env_runners",
+    "fault_tolerance/num_remote_worker_restarts": "ray/env_runner_restarts",
+}
+
+
+def flatten(result: dict, prefix: str = "") -> dict[str, Any]:
+    """RLlib's nested result dict as ``{"a/b/c": value}``."""
+    flat: dict[str, Any] = {}
+    for key, value in result.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    return None
+
+
+class RLlibAgent:
+    """An RLlib algorithm with the rlkit agent surface. Subclasses name the algorithm.
+
+    Args:
+        env: a Gymnasium env or SB3 VecEnv made by ``gymnasium.make`` (its spec is what the env
+            runners rebuild the env from).
+        seed: seeds RLlib (env runners, module initialisation).
+        device: ``"cuda"`` needs ``num_gpus_per_learner >= 1``; the learner's device follows
+            ``num_gpus_per_learner``, ``predict`` runs on the CPU.
+        num_env_runners: remote sampling actors (0 samples in this process).
+        num_envs_per_env_runner: vectorised envs in each env runner.
+        num_gpus_per_learner: GPUs for the (local) learner; fractions allowed.
+        rollout_fragment_length: steps per env per sample call, or ``"auto"``.
+        training: keyword arguments of RLlib's ``AlgorithmConfig.training`` for this algorithm
+            (``lr``, ``gamma``, ``train_batch_size_per_learner``, ...).
+        model: RLlib's default model config (``fcnet_hiddens``, ``fcnet_activation``, ...).
+        restart_failed_env_runners: a crashed env runner is replaced and training goes on.
+        env_runner_restart_delay_s: how long RLlib waits before restarting one.
+        max_iterations_without_progress: ``learn`` raises if this many ``train()`` calls in a row
+            sample no env step (a cluster with no room for the env runners).
+    """
+
+    algorithm: ClassVar[str] = ""
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = ()
+    # the host passes its ray.<name> settings to these constructor arguments
+    ray_settings: ClassVar[tuple[str, ...]] = ("num_env_runners", "num_envs_per_env_runner", "num_gpus_per_learner")
+
+    def __init__(
+        self,
+        env: Any,
+        seed: int = 0,
+        device: str = "auto",
+        verbose: int = 0,
+        num_env_runners: int = 1,
+        num_envs_per_env_runner: int = 1,
+        num_gpus_per_learner: float = 0,
+        rollout_fragment_length: int | str = "auto",
+        training: dict | None = None,
+        model: dict | None = None,
+        restart_failed_env_runners: bool = True,
+        env_runner_restart_delay_s: float = 5.0,
+        max_iterations_without_progress: int = 20,
+        _restore_from: Path | None = None,
+        _meta: dict | None = None,
+    ) -> None:
+        self.check_env(env)
+        spec = rllib_envs.env_spec_of(env)
+        self._check_counts(num_env_runners, num_envs_per_env_runner, num_gpus_per_learner)
+        if device == "cuda" and not num_gpus_per_learner:
+            raise ValueError("device=cuda: give the learner a GPU with num_gpus_per_learner >= 1 (ray.num_gpus_per_learner)")
+        self.kwargs = {
+            "seed": int(seed), "num_env_runners": int(num_env_runners),
+            "num_envs_per_env_runner": int(num_envs_per_env_runner),
+            "num_gpus_per_learner": float(num_gpus_per_learner),
+            "rollout_fragment_length": rollout_fragment_length, "training": dict(training or {}),
+            "model": dict(model or {}), "restart_failed_env_runners": bool(restart_failed_env_runners),
+            "env_runner_restart_delay_s": float(env_runner_restart_delay_s),
+            "max_iterations_without_progress": int(max_iterations_without_progress),
+        }
+        self.verbose = verbose
+        self.env_spec = spec
+        self.observation_space = env.observation_space
+        self.action_space = env.action_space
+        self.num_timesteps = int((_meta or {}).get("num_timesteps", 0))
+        self.iterations = int((_meta or {}).get("iterations", 0))
+        self.logger = None
+        self._algo = None
+        self._module = None
+        self._restore_from = _restore_from  # an extracted RLlib checkpoint, for learn() and predict()
+        self._config = self.algorithm_config()  # built now, so a bad setting fails before any worker starts
+
+    # -- the contract -------------------------------------------------------------------------
+    @classmethod
+    def check_env(cls, env: Any) -> None:
+        if rllib_envs.env_spec_of(env) is None:
+            raise ValueError("RLlib's env runners rebuild the env from its Gymnasium spec; "
+                             "this env was not made by gymnasium.make (register it and make it by id)")
+        obs_space = env.observation_space
+        if isinstance(obs_space, (spaces.Graph, spaces.Sequence, spaces.Text)):
+            raise ValueError(f"RLlib cannot batch {type(obs_space).__name__} observations; flatten them to a Box")
+
+    def set_logger(self, logger: Any) -> None:
+        self.logger = logger
+
+    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> RLlibAgent:
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        target = self.num_timesteps + int(total_timesteps)
+        algo = self._algorithm()
+        if callback is not None:
+            callback.init_callback(self)
+            callback.on_training_start(locals(), globals())
+        base = self.num_timesteps
+        sampled_at_start = self._lifetime_steps(None)
+        idle = 0
+        while self.num_timesteps < target:
+            result = algo.train()
+            self.iterations += 1
+            flat = flatten(result)
+            previous = self.num_timesteps
+            self.num_timesteps = base + int(self._lifetime_steps(flat) - sampled_at_start)
+            idle = idle + 1 if self.num_timesteps == previous else 0
+            if idle >= self.kwargs["max_iterations_without_progress"]:
+                raise RuntimeError(f"{idle} RLlib iterations in a row sampled no env step: are the env runners "
+                                   f"alive and does the cluster have CPUs for them?")
+            self._report(flat)
+            if callback is not None:
+                callback.on_rollout_start()  # the host evaluates and checkpoints between iterations
+                keep_going = callback.on_step()
+                if self.logger is not None:
+                    self.logger.dump(self.num_timesteps)
+                if not keep_going:
+                    break
+            elif self.logger is not None:
+                self.logger.dump(self.num_timesteps)
+        if callback is not None:
+            callback.on_training_end()
+        return self
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, None]:
+        import torch
+
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.shape == self.observation_space.shape
+        batch = torch.as_tensor(obs[None] if single else obs)
+        module = self._inference_module()
+        with torch.no_grad():
+            out = module.forward_inference({"obs": batch})
+            if "actions" in out:  # DQN's module picks the greedy action itself
+                actions = out["actions"]
+            else:
+                dist = module.get_inference_action_dist_cls().from_logits(out["action_dist_inputs"])
+                actions = (dist.to_deterministic() if deterministic else dist).sample()
+        actions = self._to_env_actions(actions.cpu().numpy())
+        return (actions[0] if single else actions), None
+
+    def save(self, path: Any) -> None:
+        path = zip_path(path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="rlkit-rllib-save-") as work:
+            checkpoint = Path(work) / CHECKPOINT_DIR
+            if self._algo is not None:
+                self._algo.save_to_path(str(checkpoint))
+            elif self._restore_from is not None:
+                shutil.copytree(self._restore_from, checkpoint)
+            else:
+                self._algorithm().save_to_path(str(checkpoint))
+            meta = {"class": f"{type(self).__module__}:{type(self).__qualname__}", "algorithm": self.algorithm,
+                    "kwargs": self.kwargs, "num_timesteps": self.num_timesteps, "iterations": self.iterations,
+                    "env_spec": self.env_spec.to_json() if self.env_spec is not None else None}
+            with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(META_FILE, json.dumps(meta, indent=2))
+                for file in sorted(checkpoint.rglob("*")):
+                    if file.is_file():
+                        archive.write(file, file.relative_to(work).as_posix())
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", **overrides: Any) -> RLlibAgent:
+        """The agent saved at ``path``; ``overrides`` change constructor arguments (e.g. more env
+        runners for a resumed run). ``env`` defaults to one made from the saved spec."""
+        path = zip_path(path)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                meta = json.loads(archive.read(META_FILE))
+                extracted = Path(tempfile.mkdtemp(prefix="rlkit-rllib-load-"))
+                archive.extractall(extracted)
+        except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} is not a saved rlkit RLlib agent: {error}") from None
+        if meta.get("algorithm") != cls.algorithm:
+            raise ValueError(f"{path} holds an RLlib {meta.get('algorithm')} agent, not {cls.algorithm}")
+        if env is None:
+            if meta.get("env_spec") is None:
+                raise ValueError(f"{path} records no env spec; pass env=")
+            env = gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
+        kwargs = {**meta["kwargs"], **overrides}
+        return cls(env, device=device, _restore_from=extracted / CHECKPOINT_DIR, _meta=meta, **kwargs)
+
+    def get_parameters(self) -> dict[str, dict]:
+        return {"rl_module": self._inference_module().state_dict()}
+
+    def close(self) -> None:
+        """Stop the env runners (the Algorithm); the agent can still predict."""
+        if self._algo is not None:
+            self._module = self._copy_module(self._algo)
+            self._algo.stop()
+            self._algo = None
+
+    # -- the RLlib side -----------------------------------------------------------------------
+    def algorithm_config(self) -> Any:
+        """The RLlib AlgorithmConfig these arguments describe."""
+        import ray.rllib.algorithms as algorithms
+
+        config_class = getattr(algorithms, f"{self.algorithm}Config")
+        k = self.kwargs
+        env_config = {"spec": self.env_spec}
+        config = (
+            config_class()
+            .environment(env=rllib_envs.REGISTERED_NAME, env_config=env_config,
+                         observation_space=self.observation_space, action_space=self.action_space)
+            .env_runners(num_env_runners=k["num_env_runners"], num_envs_per_env_runner=k["num_envs_per_env_runner"],
+                         rollout_fragment_length=k["rollout_fragment_length"])
+            .learners(num_learners=0, num_gpus_per_learner=k["num_gpus_per_learner"])
+            .fault_tolerance(restart_failed_env_runners=k["restart_failed_env_runners"],
+                             delay_between_env_runner_restarts_s=k["env_runner_restart_delay_s"])
+            .debugging(seed=k["seed"], log_level="ERROR")
+            .reporting(log_gradients=False)
+        )
+        try:
+            config = config.training(**k["training"])
+        except TypeError as error:
+            raise ValueError(f"{self.algorithm}: unknown training setting ({error})") from None
+        config = config.rl_module(**self._rl_module_settings())
+        try:
+            config.validate()
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"RLlib {self.algorithm} refuses this configuration: {error}") from None
+        return config
+
+    def _rl_module_settings(self) -> dict[str, Any]:
+        """``AlgorithmConfig.rl_module`` arguments: RLlib's default module with ``model``;
+        subclasses with their own module override this."""
+        from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+        try:
+            return {"model_config": DefaultModelConfig(**self.kwargs["model"])}
+        except TypeError as error:
+            raise ValueError(f"unknown model setting ({error})") from None
+
+    def _algorithm(self) -> Any:
+        if self._algo is None:
+            import ray
+
+            if not ray.is_initialized():
+                ray.init(include_dashboard=False, log_to_driver=self.verbose > 0)
+            rllib_envs.register(self.env_spec)
+            algo = self._config.build_algo()
+            if self._restore_from is not None:
+                algo.restore_from_path(str(self._restore_from))
+            self._algo, self._module = algo, None
+        return self._algo
+
+    @staticmethod
+    def _copy_module(algo: Any) -> Any:
+        import copy
+
+        return copy.deepcopy(algo.get_module()).to("cpu").eval()
+
+    def _inference_module(self) -> Any:
+        if self._algo is not None:
+            module = self._algo.get_module()
+            return module if next(module.parameters()).device.type == "cpu" else self._copy_module(self._algo)
+        if self._module is None:
+            if self._restore_from is None:  # never trained: build the module alone, as RLlib would
+                spec = self._config.get_rl_module_spec(env=None, spaces={
+                    "__env__": (self.observation_space, self.action_space),
+                    "default_policy": (self.observation_space, self.action_space)})
+                self._module = spec.build()
+            else:
+                from ray.rllib.core.rl_module.rl_module import RLModule
+
+                self._module = RLModule.from_checkpoint(str(Path(self._restore_from, *MODULE_PATH)))
+            self._module.eval()
+        return self._module
+
+    def _to_env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """RLlib's module-to-env step for Box actions: the module acts in [-1, 1], unsquashed to
+        the bounds (normalize_actions), or clipped to them (clip_actions)."""
+        if not isinstance(self.action_space, spaces.Box):
+            return actions
+        from ray.rllib.utils.spaces.space_utils import clip_action, unsquash_action
+
+        if self._config.normalize_actions:
+            return np.asarray(unsquash_action(actions, self.action_space), dtype=self.action_space.dtype)
+        if self._config.clip_actions:
+            return np.asarray(clip_action(actions, self.action_space), dtype=self.action_space.dtype)
+        return actions
+
+    def _lifetime_steps(self, flat: dict | None) -> float:
+        """Env steps sampled over the Algorithm's life (restored with a checkpoint); ``flat``
+        is the last result, or None to ask the Algorithm's metrics before the first iteration."""
+        if flat is None:
+            from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+            try:
+                return float(self._algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
+            except (KeyError, TypeError, ValueError):  # a fresh Algorithm has no such metric yet
+                return 0.0
+        for key in ("env_runners/num_env_steps_sampled_lifetime", "num_env_steps_sampled_lifetime"):
+            value = _number(flat.get(key))
+            if value is not None and math.isfinite(value):
+                return value
+        return 0.0
+
+    def _report(self, flat: dict[str, Any]) -> None:
+        if self.logger is None:
+            return
+        for key, name in _REPORTED.items():
+            value = _number(flat.get(key))
+            if value is not None:
+                self.logger.record(name, value)
+        for key, value in flat.items():
+            number = _number(value)
+            if key.startswith("learners/") and "loss" in key and number is not None:
+                self.logger.record(f"train/{key.split('/', 2)[-1].replace('/', '_')}", number)
+        self.logger.record("time/iterations", self.iterations)
+        self.logger.record("time/wall_clock", time.time())
+
+    @staticmethod
+    def _check_counts(num_env_runners: Any, num_envs_per_env_runner: Any, num_gpus_per_learner: Any) -> None:
+        if isinstance(num_env_runners, bool) or not isinstance(num_env_runners, int) or num_env_runners < 0:
+            raise ValueError(f"num_env_runners must be an integer >= 0, got {num_env_runners!r}")
+        if isinstance(num_envs_per_env_runner, bool) or not isinstance(num_envs_per_env_runner, int) \
+                or num_envs_per_env_runner < 1:
+            raise ValueError(f"num_envs_per_env_runner must be an integer >= 1, got {num_envs_per_env_runner!r}")
+        if not isinstance(num_gpus_per_learner, (int, float)) or num_gpus_per_learner < 0:
+            raise ValueError(f"num_gpus_per_learner must be a number >= 0, got {num_gpus_per_learner!r}")
+
+
+_ON_POLICY_SPACES = (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)
+
+
+class RLlibPPO(RLlibAgent):
+    """RLlib's PPO (``agent=rllib_ppo``)."""
+
+    algorithm = "PPO"
+    supported_action_spaces = _ON_POLICY_SPACES
+
+
+class RLlibAPPO(RLlibAgent):
+    """RLlib's asynchronous PPO (``agent=rllib_appo``)."""
+
+    algorithm = "APPO"
+    supported_action_spaces = _ON_POLICY_SPACES
+
+
+class RLlibIMPALA(RLlibAgent):
+    """RLlib's IMPALA, V-trace actor-learner (``agent=rllib_impala``)."""
+
+    algorithm = "IMPALA"
+    supported_action_spaces = _ON_POLICY_SPACES
+
+
+class RLlibDQN(RLlibAgent):
+    """RLlib's DQN, Rainbow options included (``agent=rllib_dqn``); discrete actions only."""
+
+    algorithm = "DQN"
+    supported_action_spaces = (spaces.Discrete,)
+
+
+class RLlibSAC(RLlibAgent):
+    """RLlib's SAC (``agent=rllib_sac``), continuous or discrete actions."""
+
+    algorithm = "SAC"
+    supported_action_spaces = (spaces.Box, spaces.Discrete)
