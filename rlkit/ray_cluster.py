@@ -62,14 +62,16 @@ def connect(ray_cfg: DictConfig, verbose: int = 0) -> Any:
     # cluster the node config sets them, and every run sets torch's threads itself (cfg.threads)
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose > 0}
     if address is None or address == "local":
-        options.update(num_cpus=ray_cfg.num_cpus, num_gpus=ray_cfg.num_gpus)
+        # "local" starts a fresh instance even when `ray start` left a cluster on this machine
+        options.update(address="local", num_cpus=ray_cfg.num_cpus, num_gpus=ray_cfg.num_gpus)
     else:
         options["address"] = str(address)
         options.pop("include_dashboard")
     try:
         ray.init(**options)
     except ConnectionError as error:
-        raise UserError(f"cannot connect to Ray at ray.address={address!r}: {error}") from None
+        raise UserError(f"cannot connect to Ray at ray.address={address!r}: {error} (a cluster with token "
+                        f"authentication needs its token here: RAY_AUTH_TOKEN or ~/.ray/auth_token)") from None
     return ray
 
 

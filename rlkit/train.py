@@ -93,10 +93,10 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
     else:
         run, checkpoint, start = None, None, 0
 
-    if uses_ray(agent_class):  # checked above, so an agent that cannot act here starts no worker
-        from rlkit.ray_cluster import connect
+    if uses_ray(agent_class) and cfg.ray.address is not None:
+        from rlkit.ray_cluster import check_reachable
 
-        connect(cfg.ray, cfg.verbose)
+        check_reachable(str(cfg.ray.address))  # before anything is written
     # a resumed run seeds its envs afresh so it does not replay the first run's episodes
     train_env = make_training_env(cfg.env, cfg.n_envs, cfg.vec_env, seed=cfg.seed + start)
     agent = None
@@ -112,6 +112,10 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
                 agent.load_replay_buffer(checkpoint.replay_buffer_file)
             run.write_config(cfg, _original_overrides(run))
             run.record_resume(overrides, start)
+        if uses_ray(agent_class):  # only now: a refused agent or setting starts no Ray worker
+            from rlkit.ray_cluster import connect
+
+            connect(cfg.ray, cfg.verbose)
         announce(f"run directory: {run.path}")
         if hasattr(agent, "set_logger"):
             agent.set_logger(configure(str(run.tb_dir), ["tensorboard"] + (["stdout"] if cfg.verbose else [])))

@@ -65,6 +65,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _deterministic_action(dist: Any) -> Any:
+    """The distribution's mode. RLlib 2.60's squashed Gaussian (SAC) returns its mean *before* the
+    tanh as the deterministic action; the mode of the squashed distribution is the tanh of it."""
+    from ray.rllib.core.distribution.torch.torch_distribution import TorchSquashedGaussian
+
+    if isinstance(dist, TorchSquashedGaussian):
+        import torch
+
+        return dist.low + (torch.tanh(dist.loc) + 1.0) * (dist.high - dist.low) / 2.0
+    return dist.to_deterministic().sample()
+
+
 class RLlibAgent:
     """An RLlib algorithm with the rlkit agent surface. Subclasses name the algorithm.
 
@@ -199,7 +211,7 @@ class RLlibAgent:
                 actions = out["actions"]
             else:
                 dist = module.get_inference_action_dist_cls().from_logits(out["action_dist_inputs"])
-                actions = (dist.to_deterministic() if deterministic else dist).sample()
+                actions = _deterministic_action(dist) if deterministic else dist.sample()
         actions = self._to_env_actions(actions.cpu().numpy())
         return (actions[0] if single else actions), None
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import torch
 from gymnasium import spaces
 from ray.rllib.core.columns import Columns
@@ -28,6 +30,11 @@ GNN_OPTIONS = ("gnn", "edges", "radius", "k", "hidden", "layers", "heads", "root
 class GNNPPOModule(TorchRLModule, ValueFunctionAPI):
     """Policy and value heads on a GNN encoder of the football graph.
 
+    Observations are one graph ``[nodes, features]`` per step, or one per controlled player
+    ``[players, nodes, features]`` with a MultiDiscrete action per player: each player's graph is
+    encoded by the same GNN and gets its own logits from the same policy head; the value is the
+    mean of the players' values.
+
     ``model_config``: the GNN options of :class:`GNNFeaturesExtractor` (``gnn``, ``edges``,
     ``radius``, ``k``, ``hidden``, ``layers``, ``heads``, ``root_weight``) and ``head_hiddens``, the
     widths of the policy and value MLPs on the ``3 * hidden`` embedding.
@@ -35,12 +42,18 @@ class GNNPPOModule(TorchRLModule, ValueFunctionAPI):
 
     def setup(self) -> None:
         config = dict(self.model_config or {})
-        self.encoder = GNNFeaturesExtractor(self.observation_space, **{k: config[k] for k in GNN_OPTIONS if k in config})
+        shape = self.observation_space.shape
+        graph_space = gym.spaces.Box(-np.inf, np.inf, shape[-2:], np.float32)
+        self.encoder = GNNFeaturesExtractor(graph_space, **{k: config[k] for k in GNN_OPTIONS if k in config})
         widths = [self.encoder.features_dim, *config.get("head_hiddens", [64])]
         if isinstance(self.action_space, spaces.MultiDiscrete):
-            n_outputs = int(sum(self.action_space.nvec))
+            choices = {int(n) for n in self.action_space.nvec}
+            if len(choices) != 1 or len(shape) != 3 or shape[0] != len(self.action_space.nvec):
+                raise ValueError(f"a MultiDiscrete action needs one graph per player of the same action set; "
+                                 f"got observations {shape} and actions {self.action_space}")
+            n_outputs = choices.pop()
             self.action_dist_cls = TorchMultiCategorical.get_partial_dist_cls(
-                input_lens=[int(n) for n in self.action_space.nvec])
+                input_lens=[n_outputs] * len(self.action_space.nvec))
         else:
             n_outputs = int(self.action_space.n)
 
@@ -53,17 +66,29 @@ class GNNPPOModule(TorchRLModule, ValueFunctionAPI):
         self.pi = head(n_outputs)
         self.vf = head(1)
 
+    def _embed(self, obs: torch.Tensor) -> torch.Tensor:
+        """``[B, 3 * hidden]`` for one graph per step, ``[B, players, 3 * hidden]`` for several."""
+        if obs.dim() == 4:
+            batch, players = obs.shape[:2]
+            return self.encoder(obs.reshape(batch * players, *obs.shape[2:])).reshape(batch, players, -1)
+        return self.encoder(obs)
+
+    def _logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        logits = self.pi(embeddings)
+        return logits.flatten(1) if logits.dim() == 3 else logits  # players' logits side by side
+
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {Columns.ACTION_DIST_INPUTS: self.pi(self.encoder(batch[Columns.OBS]))}
+        return {Columns.ACTION_DIST_INPUTS: self._logits(self._embed(batch[Columns.OBS]))}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        embeddings = self.encoder(batch[Columns.OBS])
-        return {Columns.ACTION_DIST_INPUTS: self.pi(embeddings), Columns.EMBEDDINGS: embeddings}
+        embeddings = self._embed(batch[Columns.OBS])
+        return {Columns.ACTION_DIST_INPUTS: self._logits(embeddings), Columns.EMBEDDINGS: embeddings}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
         if embeddings is None:
-            embeddings = self.encoder(batch[Columns.OBS])
-        return self.vf(embeddings).squeeze(-1)
+            embeddings = self._embed(batch[Columns.OBS])
+        values = self.vf(embeddings).squeeze(-1)
+        return values.mean(-1) if values.dim() == 2 else values
 
 
 class RLlibGNNPPO(RLlibAgent):
@@ -92,8 +117,8 @@ class RLlibGNNPPO(RLlibAgent):
     def check_env(cls, env: Any) -> None:
         super().check_env(env)
         shape = env.observation_space.shape
-        if not isinstance(env.observation_space, spaces.Box) or len(shape or ()) != 2:
-            raise ValueError(f"the GNN module needs graph observations of shape (nodes, features), got "
+        if not isinstance(env.observation_space, spaces.Box) or len(shape or ()) not in (2, 3):
+            raise ValueError(f"the GNN module needs graph observations of shape ([players,] nodes, features), got "
                              f"{env.observation_space}; use the football env with env.representation=graph")
 
     def _rl_module_settings(self) -> dict[str, Any]:

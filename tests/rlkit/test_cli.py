@@ -75,7 +75,8 @@ def test_bad_input_is_one_clear_message_and_exit_code_2(cli, args, expected):
 
 def test_dqn_refusal_names_the_agents_that_can_act(cli):
     _, _, err = cli("train", "env=Pendulum-v1", "agent=dqn")
-    assert "agents that can: a2c, ddpg, ppo, sac, td3" in err  # not the MPC agents: no plant model
+    # not the MPC agents (no plant model), not the discrete-only DQNs
+    assert "agents that can: a2c, ddpg, ppo, rllib_appo, rllib_impala, rllib_ppo, rllib_sac, sac, td3" in err
 
 
 def test_resume_of_a_run_without_checkpoint_is_refused(cli, tmp_path):
