@@ -67,10 +67,12 @@ def connect(ray_cfg: DictConfig, verbose: int = 0) -> Any:
     else:
         options["address"] = str(address)
         options.pop("include_dashboard")
+    from ray.exceptions import AuthenticationError
+
     try:
         ray.init(**options)
-    except ConnectionError as error:
-        raise UserError(f"cannot connect to Ray at ray.address={address!r}: {error} (a cluster with token "
+    except (ConnectionError, AuthenticationError) as error:
+        raise UserError(f"cannot connect to Ray at ray.address={address!r}: {str(error).splitlines()[0]} (a cluster with token "
                         f"authentication needs its token here: RAY_AUTH_TOKEN or ~/.ray/auth_token)") from None
     return ray
 

@@ -103,19 +103,17 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
     try:
         if checkpoint is None:
             agent = build_agent(agent_class, cfg, train_env)
+            _connect_to_ray(agent_class, cfg)
             # created only now, so a refused configuration leaves no empty run directory
             run = RunDirectory.create(cfg)
             run.write_config(cfg, overrides)
         else:
             agent = load_agent(agent_class, checkpoint, train_env, cfg.device, **ray_settings(agent_class, cfg))
+            _connect_to_ray(agent_class, cfg)
             if checkpoint.replay_buffer_file is not None and hasattr(agent, "load_replay_buffer"):
                 agent.load_replay_buffer(checkpoint.replay_buffer_file)
             run.write_config(cfg, _original_overrides(run))
             run.record_resume(overrides, start)
-        if uses_ray(agent_class):  # only now: a refused agent or setting starts no Ray worker
-            from rlkit.ray_cluster import connect
-
-            connect(cfg.ray, cfg.verbose)
         announce(f"run directory: {run.path}")
         if hasattr(agent, "set_logger"):
             agent.set_logger(configure(str(run.tb_dir), ["tensorboard"] + (["stdout"] if cfg.verbose else [])))
@@ -164,6 +162,15 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
     if status == "interrupted":
         announce(f"interrupted at step {agent.num_timesteps}; continue with: rlkit train resume={run.path}")
     return summary
+
+
+def _connect_to_ray(agent_class: type, cfg: DictConfig) -> None:
+    """Ray for an agent that trains on it; called once the agent accepted its settings, so a
+    refused agent or setting starts no Ray worker."""
+    if uses_ray(agent_class):
+        from rlkit.ray_cluster import connect
+
+        connect(cfg.ray, cfg.verbose)
 
 
 def _ray_version() -> str:
