@@ -226,5 +226,6 @@ def _summary(
             **({"ray": _ray_version()} if hasattr(agent, "ray_settings") else {}),
         },
         "device": str(getattr(agent, "device", cfg.device)),
+        **({"timing": agent.timing_summary()} if hasattr(agent, "timing_summary") else {}),
         "run_dir": str(Path(run.path)),
     }

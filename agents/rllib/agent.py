@@ -14,6 +14,7 @@ before (``ray.init(address=...)``), which is what ``rlkit train`` does with ``ra
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import shutil
@@ -143,6 +144,10 @@ class RLlibAgent:
         self.num_timesteps = int((_meta or {}).get("num_timesteps", 0))
         self.iterations = int((_meta or {}).get("iterations", 0))
         self.logger = None
+        # seconds per learn() iteration: inside algorithm.train(), and the whole iteration with the
+        # reporting and callbacks around it (what `rlkit bench ray` compares with plain RLlib)
+        self.train_call_seconds: collections.deque = collections.deque(maxlen=100_000)
+        self.iteration_seconds: collections.deque = collections.deque(maxlen=100_000)
         self._algo = None
         self._module = None
         self._restore_from = _restore_from  # an extracted RLlib checkpoint, for learn() and predict()
@@ -174,7 +179,9 @@ class RLlibAgent:
         sampled_at_start = self._lifetime_steps(None)
         idle = 0
         while self.num_timesteps < target:
+            started = time.perf_counter()
             result = algo.train()
+            self.train_call_seconds.append(time.perf_counter() - started)
             self.iterations += 1
             flat = flatten(result)
             previous = self.num_timesteps
@@ -184,15 +191,15 @@ class RLlibAgent:
                 raise RuntimeError(f"{idle} RLlib iterations in a row sampled no env step: are the env runners "
                                    f"alive and does the cluster have CPUs for them?")
             self._report(flat)
+            keep_going = True
             if callback is not None:
                 callback.on_rollout_start()  # the host evaluates and checkpoints between iterations
                 keep_going = callback.on_step()
-                if self.logger is not None:
-                    self.logger.dump(self.num_timesteps)
-                if not keep_going:
-                    break
-            elif self.logger is not None:
+            if self.logger is not None:
                 self.logger.dump(self.num_timesteps)
+            self.iteration_seconds.append(time.perf_counter() - started)
+            if not keep_going:
+                break
         if callback is not None:
             callback.on_training_end()
         return self
@@ -255,6 +262,17 @@ class RLlibAgent:
             env = gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
         kwargs = {**meta["kwargs"], **overrides}
         return cls(env, device=device, _restore_from=extracted / CHECKPOINT_DIR, _meta=meta, **kwargs)
+
+    def timing_summary(self) -> dict[str, float | int]:
+        """Median seconds per iteration of the last ``learn`` calls: inside ``algorithm.train()``
+        and in all (with reporting and callbacks); the host adds it to summary.json."""
+        import statistics
+
+        if not self.iteration_seconds:
+            return {"iterations": self.iterations}
+        return {"iterations": self.iterations,
+                "median_train_call_s": round(statistics.median(self.train_call_seconds), 6),
+                "median_iteration_s": round(statistics.median(self.iteration_seconds), 6)}
 
     def get_parameters(self) -> dict[str, dict]:
         return {"rl_module": self._inference_module().state_dict()}
