@@ -262,7 +262,11 @@ def load_saved(run_dir: Path) -> DictConfig:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         raise UserError(f"{run_dir} is not an rlkit run directory: {path} is missing")
-    return OmegaConf.load(path)
+    # options added since the run was made (backend, ray) take their defaults
+    defaults = OmegaConf.load(catalogue.CONF_DIR / "config.yaml")
+    with open_dict(defaults):
+        defaults.pop("defaults", None)
+    return OmegaConf.merge(defaults, OmegaConf.load(path))
 
 
 def compose_resume(run_dir: Path, texts: list[str]) -> DictConfig:

@@ -6,7 +6,3 @@ from pathlib import Path
 
 CLUSTERS_DIR = Path(__file__).parent
 FILES = ("aws-gpu.yaml", "raycluster.yaml", "rayjob.yaml")
-
-if __name__ == "__main__":
-    for name in FILES:
-        print(CLUSTERS_DIR / name)

@@ -39,3 +39,11 @@ def test_yann_suite_compares_learners_with_explicit_mpc(tmp_path):
     final = curves[curves["timesteps"] == 200]["mean_return"].mean()
     assert table.loc[1, "final_return"] == pytest.approx(final)
     assert (out / "returns.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ray_suite_refuses_an_unknown_env_before_starting_ray(tmp_path):
+    from rlkit.bench import run_suite
+    from rlkit.errors import UserError
+
+    with pytest.raises(UserError, match="unknown env 'Atari' for suite ray; allowed: CartPole-v1, football"):
+        run_suite("ray", ["envs=Atari"], runs_root=str(tmp_path))
