@@ -17,6 +17,8 @@ CONTROL_ENVS = {
     "rlkit/CSTRSafe-v0": "envs.control.cstr:CSTRSafeEnv",
     "rlkit/PendulumClipped-v0": "envs.control.pendulum:ClippedPendulumEnv",
     "rlkit/DoubleIntegrator-v0": "envs.control.double_integrator:DoubleIntegratorEnv",
+    "rlkit/InvertedPendulum-v0": "envs.control.inverted_pendulum:InvertedPendulumEnv",
+    "rlkit/NLCPendulum-v0": "envs.control.inverted_pendulum:NLCPendulumEnv",
 }
 
 _LAZY = {
@@ -30,6 +32,10 @@ _LAZY = {
     "ClippedPendulumEnv": "envs.control.pendulum",
     "DoubleIntegrator": "envs.control.double_integrator",
     "DoubleIntegratorEnv": "envs.control.double_integrator",
+    "InvertedPendulum": "envs.control.inverted_pendulum",
+    "InvertedPendulumEnv": "envs.control.inverted_pendulum",
+    "NLCPendulum": "envs.control.inverted_pendulum",
+    "NLCPendulumEnv": "envs.control.inverted_pendulum",
 }
 
 __all__ = ["CONTROL_ENVS", "register_control_envs", *_LAZY]

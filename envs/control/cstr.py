@@ -42,6 +42,14 @@ class CSTR(ControlSystem):
     a bound on the Jacobian's spectral radius would make the explicit integrator unstable (T above
     about 355 K for RK4 with 4 substeps; up to 490 K the reactor runs away). The substeps are equal,
     and the step map smooth, at the equilibria (including the unstable one at Tc = 300 K).
+
+    ``fixed_substeps=n`` (for a verifier that bounds the step map on a region of states) replaces
+    ``substeps`` and turns the shortening off: every step is then exactly n equal RK4 (or Euler)
+    substeps of dt / n, one fixed formula in the state. The user must choose n large enough for the
+    region considered: where the Jacobian's spectral radius times dt / n exceeds the integrator's
+    stability limit (about 2.78 for RK4, 2 for Euler) the step is unstable and meaningless, which
+    no error reports. :meth:`unstable_steady_state` gives the open-loop unstable steady state at
+    Tc = 300 K, the natural target of a certified stabilising controller.
     """
 
     q, V, rho, C = 100.0, 100.0, 1000.0, 0.239
@@ -62,8 +70,17 @@ class CSTR(ControlSystem):
         Q: Any = (100.0, 0.01),
         R: Any = 0.001,
         name: str = "cstr",
+        fixed_substeps: int | None = None,
     ) -> None:
         x_eq, u_eq = self.steady_state_for_Ca(Ca_eq)
+        if fixed_substeps is not None:
+            if isinstance(fixed_substeps, bool) or not isinstance(fixed_substeps, (int, np.integer)) \
+                    or fixed_substeps < 1:
+                raise ValueError(f"fixed_substeps must be a positive integer or None, got {fixed_substeps!r}")
+            substeps = int(fixed_substeps)
+            # ControlSystem._advance then takes its equal-substep path, a fixed smooth map
+            self.stiff = False
+        self.fixed_substeps = None if fixed_substeps is None else int(fixed_substeps)
         if T_safe is not None:
             T_safe = tuple(float(v) for v in T_safe)
             if len(T_safe) != 2 or not T_safe[0] < T_safe[1]:
@@ -132,6 +149,45 @@ class CSTR(ControlSystem):
         Tc = T - (cls.q / cls.V * (cls.Ti - T) - cls.dH / (cls.rho * cls.C) * rate) \
             * cls.rho * cls.C * cls.V / cls.UA
         return np.array([Ca, T]), np.array([Tc])
+
+    @classmethod
+    def unstable_steady_state(cls, Tc: float = 300.0) -> tuple[np.ndarray, np.ndarray]:
+        """The open-loop unstable steady state (x, u) = ((Ca, T), (Tc,)) at coolant temperature
+        ``Tc`` (default 300 K: Ca = 0.4999 mol/L, T = 350.0 K, continuous eigenvalues -0.454 and
+        +2.834): the middle of the three steady states, a saddle, found by bisection on Ca of the
+        closed-form coolant temperature of :meth:`steady_state_for_Ca`. (At 300 K the hot steady
+        state, T = 369.7 K, is unstable too, an unstable focus; the cold one, 324.5 K, is stable.)
+        ``CSTR(Ca_eq=x[0])`` is the system with it as the equilibrium. A ValueError where ``Tc``
+        has fewer than three steady states."""
+        Tc = float(Tc)
+        if not np.isfinite(Tc):
+            raise ValueError(f"Tc must be a finite temperature in K, got {Tc!r}")
+
+        def excess(Ca: float) -> float:  # coolant temperature that holds Ca, minus Tc
+            return float(cls.steady_state_for_Ca(Ca)[1][0]) - Tc
+
+        grid = np.linspace(1e-3, cls.Caf - 1e-3, 2001)
+        excesses = np.array([excess(Ca) for Ca in grid])
+        crossings = np.nonzero(np.sign(excesses[:-1]) != np.sign(excesses[1:]))[0]
+        if len(crossings) != 3:
+            coolant = excesses + Tc
+            turns = np.nonzero(np.sign(np.diff(coolant[:-1])) != np.sign(np.diff(coolant[1:])))[0] + 1
+            window = (f"; three steady states exist for Tc between about "
+                      f"{coolant[turns].min():.2f} and {coolant[turns].max():.2f} K") if len(turns) == 2 else ""
+            raise ValueError(f"the CSTR has {len(crossings)} steady state(s) at Tc={Tc:g} K, so no middle "
+                             f"(saddle) one{window}")
+        low, high = grid[crossings[1]], grid[crossings[1] + 1]
+        low_sign = np.sign(excess(low))
+        for _ in range(200):  # bisection to the last bit of Ca
+            middle = 0.5 * (low + high)
+            if middle in (low, high):
+                break
+            if np.sign(excess(middle)) == low_sign:
+                low = middle
+            else:
+                high = middle
+        x, _ = cls.steady_state_for_Ca(0.5 * (low + high))
+        return x, np.array([Tc])
 
     def steady_state(self, Tc: float, x_guess: Any, tol: float = 1e-12, max_iter: int = 50) -> np.ndarray:
         """The steady state at coolant temperature ``Tc`` nearest ``x_guess`` (Newton's method on

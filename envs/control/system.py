@@ -365,6 +365,16 @@ class ControlSystem:
         raise RuntimeError(f"{self.name}: more than {self.MAX_SUBSTEPS} substeps in one step "
                            f"(the plant is too stiff at this state)")
 
+    def step_components(self, x: tuple, u: tuple, xp: Any) -> tuple:
+        """One step on tuples of state and input components computed with a caller's backend
+        ``xp`` (for instance a verifier's bound arithmetic, which needs ``sin``, ``cos``, ``exp``
+        and ``stack``); unchecked. Only for smooth plants: a stiff plant's adaptive substeps branch
+        on values."""
+        if self.stiff:
+            raise ValueError(f"{self.name} takes stiffness-limited substeps, which a bound backend cannot "
+                             f"follow; use a fixed number of substeps")
+        return self._advance(tuple(x), tuple(u), xp)
+
     def _step(self, x: Array, u: Array, xp) -> Array:
         """One step on arrays of shape (..., n) and (..., m) (already checked and broadcast)."""
         n, m = self.n_states, self.n_inputs
