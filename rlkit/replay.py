@@ -56,7 +56,7 @@ def evaluate_run(pairs: list[str]) -> dict[str, Any]:
     checkpoint = run.checkpoints.load(link)
     env = make_env(cfg.env)
     try:
-        agent = load_agent(agent_class_for(cfg, env), checkpoint, None, options.get("device", "cpu"))
+        agent = load_agent(agent_class_for(cfg, env), checkpoint, env, options.get("device", "cpu"))
         result = evaluate(
             agent,
             env,

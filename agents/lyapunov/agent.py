@@ -1,0 +1,221 @@
+"""``agent=lyapunov``: a saturated neural controller trained jointly with a neural Lyapunov function,
+and the region of attraction the in-house verifier proves for them.
+
+``learn(total_timesteps)`` runs the counterexample-guided training
+(:func:`agents.lyapunov.training.train_lyapunov`) for ``total_timesteps / batch`` iterations -- a
+"step" is one sampled state -- starting from LQR, then finds by bisection the largest level
+``rho`` whose sublevel set verifies (:func:`agents.lyapunov.verifier.largest_rho`) and keeps the
+result as :attr:`certificate` (see :mod:`agents.lyapunov.certificate`), which the host writes to
+``certificate.json``. ``predict`` maps observation -> state -> the controller's input -> action.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+import zipfile
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from agents.archive import read_archive, write_archive, zip_path
+from agents.lyapunov import certificate as certificates
+from agents.lyapunov.networks import NeuralController, NeuralLyapunov, lqr
+from agents.lyapunov.training import train_lyapunov
+from agents.lyapunov.verifier import ClosedLoop, largest_rho
+from agents.mpc.plant import plant_interface
+
+SAVE_FORMAT = 1
+DATA_FILE = "lyapunov.pt"
+META_FILE = "meta.json"
+
+
+class LyapunovAgent:
+    """Neural controller + neural Lyapunov function with a verified region of attraction.
+
+    Args:
+        env: an env from ``envs.control`` (its ``system`` must be smooth: not stiffness-limited).
+        seed: networks' initialisation, sampling and falsifier.
+        controller_hidden, lyapunov_hidden, lyapunov_out, activation, eps: the networks
+            (:class:`~agents.lyapunov.networks.NeuralController`, ``NeuralLyapunov``).
+        kappa: the decrease rate; hole: half-width of the excluded cube around the equilibrium.
+        box_low, box_high: the region B (default: the system's state box, which must be finite).
+        rho: the level the training aims to make a region of attraction.
+        batch, lr, margin, roa_weight, candidate_scale, pgd_steps: training
+            (:func:`~agents.lyapunov.training.train_lyapunov`).
+        verify: find and verify the largest level at the end of ``learn``.
+        max_depth, rho_tolerance, max_boxes: the verifier's budget and the bisection's precision.
+    """
+
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
+
+    @classmethod
+    def check_env(cls, env: Any) -> None:
+        system = plant_interface(env).system
+        if getattr(system, "stiff", False):
+            raise ValueError(f"{system.name} takes stiffness-limited substeps, which the verifier cannot follow; "
+                             f"give the system fixed substeps")
+        lqr(system)  # an unstabilisable linearisation is refused here, with lqr's message
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int = 0, device: Any = "auto", verbose: int = 0,
+                 controller_hidden: Sequence[int] = (8, 8), lyapunov_hidden: Sequence[int] = (16, 16),
+                 lyapunov_out: int = 8, activation: str = "relu", eps: float = 0.01, kappa: float = 0.01,
+                 hole: float = 0.01, box_low: Sequence[float] | None = None,
+                 box_high: Sequence[float] | None = None, rho: float = 1.0, batch: int = 256, lr: float = 1e-3,
+                 margin: float = 1e-3, roa_weight: float = 0.1, candidate_scale: float = 0.5, pgd_steps: int = 10,
+                 verify: bool = True, max_depth: int = 30, rho_tolerance: float = 0.05,
+                 max_boxes: int = 2_000_000) -> None:
+        if policy is not None:
+            raise ValueError(f"LyapunovAgent has no policy option; leave policy unset (got {policy!r})")
+        self.check_env(env)
+        self.env, self.interface = env, plant_interface(env)
+        system = self.interface.system
+        self.hyperparameters = {
+            "controller_hidden": list(controller_hidden), "lyapunov_hidden": list(lyapunov_hidden),
+            "lyapunov_out": int(lyapunov_out), "activation": activation, "eps": float(eps), "kappa": float(kappa),
+            "hole": float(hole), "rho": float(rho), "batch": int(batch), "lr": float(lr), "margin": float(margin),
+            "roa_weight": float(roa_weight), "candidate_scale": float(candidate_scale), "pgd_steps": int(pgd_steps),
+            "verify": bool(verify), "max_depth": int(max_depth), "rho_tolerance": float(rho_tolerance),
+            "max_boxes": int(max_boxes),
+        }
+        low = np.asarray(system.state_low if box_low is None else box_low, dtype=np.float64)
+        high = np.asarray(system.state_high if box_high is None else box_high, dtype=np.float64)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise ValueError(f"the box must be finite; {system.name}'s state box is not: pass box_low and box_high")
+        x_eq = np.asarray(system.x_eq, dtype=np.float64)
+        if low.shape != x_eq.shape or high.shape != x_eq.shape or not np.all((low < x_eq) & (x_eq < high)):
+            raise ValueError(f"the box [{low.tolist()}, {high.tolist()}] must have {len(x_eq)} entries per side "
+                             f"and contain the equilibrium {x_eq.tolist()} in its interior")
+        if not 0 <= kappa < 1:
+            raise ValueError(f"kappa must be in [0, 1), got {kappa}")
+        self.box_low, self.box_high = low, high
+        self.hyperparameters.update(box_low=low.tolist(), box_high=high.tolist())
+        self.seed, self.device, self.verbose = int(seed), device, verbose
+        self.controller = NeuralController(system, hidden=tuple(controller_hidden), activation=activation, seed=seed)
+        self.lyapunov = NeuralLyapunov(system, hidden=tuple(lyapunov_hidden), out=int(lyapunov_out),
+                                       activation=activation, eps=eps, seed=seed + 1)
+        self.num_timesteps = 0
+        self.certificate: dict[str, Any] | None = None
+        self.training_wall_time_s = 0.0
+        self.logger: Any = None
+
+    # -- the contract -------------------------------------------------------------------------
+    @property
+    def system(self) -> Any:
+        return self.interface.system
+
+    def closed_loop(self) -> ClosedLoop:
+        return ClosedLoop(self.system, self.controller, self.lyapunov)
+
+    def set_logger(self, logger: Any) -> None:
+        self.logger = logger
+
+    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> LyapunovAgent:
+        h = self.hyperparameters
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        iterations = max(1, math.ceil(int(total_timesteps) / h["batch"]))
+        if callback is not None:
+            callback.init_callback(self)
+            callback.on_training_start(locals(), globals())
+        stopped = False
+
+        def after_iteration(iteration: int, record: dict[str, Any]) -> bool:
+            nonlocal stopped
+            self.num_timesteps += h["batch"]
+            if self.logger is not None:
+                for key in ("loss", "condition_loss", "roa_loss", "violations", "worst_violation", "level_set_fraction"):
+                    if key in record:
+                        self.logger.record(f"lyapunov/{key}", float(record[key]))
+            keep_going = True
+            if callback is not None:
+                callback.on_rollout_start()
+                keep_going = callback.on_step()
+            if self.logger is not None:
+                self.logger.dump(self.num_timesteps)
+            stopped = not keep_going
+            return keep_going
+
+        started = time.perf_counter()
+        train_lyapunov(self.system, self.controller, self.lyapunov, self.box_low, self.box_high, h["kappa"],
+                       h["rho"], h["hole"], iterations, h["batch"], h["lr"], self.seed + self.num_timesteps,
+                       callback=after_iteration, margin=h["margin"], roa_weight=h["roa_weight"],
+                       candidate_scale=h["candidate_scale"], pgd_steps=h["pgd_steps"])
+        self.training_wall_time_s += time.perf_counter() - started
+        if h["verify"] and not stopped:
+            self.certify()
+        if callback is not None:
+            callback.on_training_end()
+        return self
+
+    def certify(self) -> dict[str, Any]:
+        """Find the largest verified level and keep the certificate (also returned)."""
+        h = self.hyperparameters
+        started = time.perf_counter()
+        rho, result = largest_rho(self.closed_loop(), self.box_low, self.box_high, h["kappa"], h["hole"],
+                                  tolerance=h["rho_tolerance"], max_depth=h["max_depth"], max_boxes=h["max_boxes"])
+        if result is None:  # not even a small level verifies: record the failed attempt at the training level
+            from agents.lyapunov.verifier import verify
+
+            result = verify(self.closed_loop(), self.box_low, self.box_high, h["rho"], h["kappa"], h["hole"],
+                            max_depth=h["max_depth"], max_boxes=h["max_boxes"])
+        self.certificate = certificates.build(
+            self.closed_loop(), result, self.box_low, self.box_high, command="rlkit certify run=<run directory>",
+            verification_wall_time_s=round(time.perf_counter() - started, 3),
+            training_wall_time_s=round(self.training_wall_time_s, 3), eps=h["eps"],
+            region_volume_fraction_sampled=self.region_volume_fraction(result.rho if result.holds else 0.0))
+        if self.logger is not None:
+            self.logger.record("lyapunov/certified_rho", rho)
+            self.logger.record("lyapunov/verified_volume_fraction", result.verified_volume_fraction)
+        return self.certificate
+
+    def region_volume_fraction(self, rho: float, samples: int = 100_000) -> float:
+        """The share of the box where ``V <= rho`` (outside the hole counts too), estimated from
+        ``samples`` uniform states with a fixed seed: a sampled figure, not part of the proof."""
+        generator = torch.Generator().manual_seed(12345)
+        low, high = torch.as_tensor(self.box_low), torch.as_tensor(self.box_high)
+        x = low + (high - low) * torch.rand(samples, len(low), generator=generator, dtype=torch.float64)
+        with torch.no_grad():
+            return float((self.lyapunov(x) <= rho).double().mean())
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        observation = np.asarray(observation, dtype=np.float64)
+        shape = tuple(self.interface.observation_space.shape)
+        single = observation.shape == shape
+        batch = observation.reshape((-1,) + shape)
+        with torch.no_grad():
+            u = self.controller(torch.as_tensor(self.interface.states(batch), dtype=torch.float64)).numpy()
+        actions = self.interface.actions(u)
+        return (actions[0] if single else actions), state
+
+    def get_parameters(self) -> dict[str, dict]:
+        return {"controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}
+
+    def save(self, path: Any) -> None:
+        buffer = io.BytesIO()
+        torch.save({"controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}, buffer)
+        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
+                "seed": self.seed, "num_timesteps": self.num_timesteps, "certificate": self.certificate,
+                "training_wall_time_s": self.training_wall_time_s}
+        write_archive(path, {DATA_FILE: buffer.getvalue(), META_FILE: json.dumps(meta, indent=2)})
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> LyapunovAgent:
+        meta = read_archive(path, META_FILE, json.loads, kind="Lyapunov agent", save_format=SAVE_FORMAT,
+                            class_name=cls.__name__)
+        with zipfile.ZipFile(zip_path(path)) as archive:
+            state = torch.load(io.BytesIO(archive.read(DATA_FILE)), weights_only=True)
+        hyper = dict(meta["hyperparameters"])
+        agent = cls(env=env, seed=meta["seed"], device=device, **hyper)
+        agent.controller.load_state_dict(state["controller"])
+        agent.lyapunov.load_state_dict(state["lyapunov"])
+        agent.num_timesteps = int(meta["num_timesteps"])
+        agent.certificate = meta.get("certificate")
+        agent.training_wall_time_s = float(meta.get("training_wall_time_s", 0.0))
+        return agent

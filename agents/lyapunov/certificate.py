@@ -1,0 +1,132 @@
+"""``certificate.json``: what a verified region of attraction claims, tied to the exact files.
+
+A certificate states the box ``B``, the level ``rho``, the decrease rate ``kappa``, the hole, the
+back-end and its precision, per-box verified / falsified / timeout counts, the counterexamples, the
+wall time, the verified volume fraction, and SHA-256 hashes of the plant's parameters, the
+controller and the Lyapunov function, with the command that re-verifies it. :func:`recheck`
+recomputes the hashes from the objects at hand and re-runs the verifier at the stated level: a
+certificate holds only if both agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.lyapunov.verifier import ClosedLoop, VerificationResult, verify
+
+VERSION = 1
+BACKEND = "rlkit-bounds (forward linear bound propagation with interval relaxations, float64, branch and bound)"
+REQUIRED = ("version", "backend", "box_low", "box_high", "rho", "kappa", "hole", "result", "hashes")
+
+
+def hash_module(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's state (names, shapes, dtypes and float64 values, in order)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def system_parameters(system: Any) -> dict[str, Any]:
+    """The plant's numbers that define its dynamics: its class, step, integrator, boxes and every
+    scalar attribute."""
+    parameters: dict[str, Any] = {"class": f"{type(system).__module__}.{type(system).__qualname__}"}
+    for name, value in sorted(vars(system).items()):
+        if isinstance(value, bool) or value is None:
+            parameters[name] = value
+        elif isinstance(value, (int, float, str)):
+            parameters[name] = value
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "fi" and value.size <= 64:
+            parameters[name] = value.tolist()
+        elif isinstance(value, tuple) and all(isinstance(v, (int, float, str)) for v in value):
+            parameters[name] = list(value)
+    return parameters
+
+
+def hash_system(system: Any) -> str:
+    return hashlib.sha256(json.dumps(system_parameters(system), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def hashes(loop: ClosedLoop) -> dict[str, str]:
+    return {"dynamics": hash_system(loop.system), "controller": hash_module(loop.controller),
+            "lyapunov": hash_module(loop.lyapunov)}
+
+
+def build(loop: ClosedLoop, result: VerificationResult, box_low: Any, box_high: Any, command: str,
+          **extra: Any) -> dict[str, Any]:
+    """The certificate of a verification ``result`` of ``loop`` on the box."""
+    return {
+        "version": VERSION,
+        "backend": BACKEND,
+        "system": loop.system.name,
+        "box_low": [float(v) for v in np.asarray(box_low, dtype=np.float64)],
+        "box_high": [float(v) for v in np.asarray(box_high, dtype=np.float64)],
+        "rho": result.rho, "kappa": result.kappa, "hole": result.hole,
+        "claim": ("for x in the box with V(x) <= rho outside |x - x_eq|_inf <= hole: "
+                  "V(x+) - V(x) <= -kappa V(x) and x+ in the box; V(x_eq) = 0 and V(x) >= eps |x - x_eq|_2 "
+                  "by the construction of V"),
+        "result": {
+            "status": result.status, "verified_boxes": result.verified, "falsified_boxes": result.falsified,
+            "timeout_boxes": result.timeout, "hole_boxes": result.excluded,
+            "verified_volume_fraction": result.verified_volume_fraction,
+            "timeout_volume_fraction": result.timeout_volume_fraction,
+            "boxes_bounded": result.boxes_bounded, "wall_time_s": round(result.wall_time_s, 3),
+            "counterexamples": result.counterexamples,
+        },
+        "hashes": hashes(loop),
+        "dynamics_parameters": system_parameters(loop.system),
+        "reverify": command,
+        **extra,
+    }
+
+
+def write(path: Path, certificate: dict[str, Any]) -> None:
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(certificate, indent=2))
+    temporary.replace(path)
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A certificate file, checked for the fields a claim needs."""
+    path = Path(path)
+    try:
+        certificate = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"no certificate at {path}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    missing = [key for key in REQUIRED if key not in certificate]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}; a certificate needs {', '.join(REQUIRED)}")
+    for key in ("rho", "kappa", "hole"):
+        if not isinstance(certificate[key], (int, float)) or not math.isfinite(certificate[key]):
+            raise ValueError(f"{path}: {key} must be a finite number, got {certificate[key]!r}")
+    return certificate
+
+
+def recheck(certificate: dict[str, Any], loop: ClosedLoop, **options: Any) -> tuple[bool, list[str], VerificationResult | None]:
+    """Compare the hashes with ``loop``'s and re-verify at the stated level. Returns
+    ``(holds, problems, result)``; ``problems`` names every mismatch."""
+    problems = []
+    for name, value in hashes(loop).items():
+        if certificate["hashes"].get(name) != value:
+            problems.append(f"the {name} hash does not match the saved {name} "
+                            f"(certificate {str(certificate['hashes'].get(name))[:12]}..., files {value[:12]}...)")
+    if certificate["result"].get("status") != "verified":
+        problems.append(f"the certificate records status {certificate['result'].get('status')!r}, not 'verified'")
+    result = verify(loop, certificate["box_low"], certificate["box_high"], rho=certificate["rho"],
+                    kappa=certificate["kappa"], hole=certificate["hole"], **options)
+    if not result.holds:
+        problems.append(f"re-verification at rho={certificate['rho']} gave {result.status} "
+                        f"({result.falsified} falsified, {result.timeout} timed-out boxes)")
+    return not problems, problems, result

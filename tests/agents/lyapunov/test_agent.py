@@ -1,0 +1,69 @@
+"""agent=lyapunov end to end: training from LQR, the certificate it verifies (cross-checked by dense
+sampling), save/load, and the environments it refuses."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envs  # noqa: F401
+from agents.lyapunov.agent import LyapunovAgent
+from agents.lyapunov.certificate import recheck
+
+BOX = {"box_low": [-1.0, -1.0], "box_high": [1.0, 1.0]}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    env = gym.make("rlkit/InvertedPendulum-v0")
+    agent = LyapunovAgent(env=env, seed=0, batch=64, pgd_steps=5, **BOX)
+    agent.learn(64 * 10)
+    return env, agent
+
+
+def test_the_certificate_holds_and_sampling_agrees(trained):
+    env, agent = trained
+    certificate = agent.certificate
+    assert certificate["result"]["status"] == "verified" and certificate["rho"] > 0
+    assert 0 < certificate["region_volume_fraction_sampled"] <= 1
+    grid = torch.cartesian_prod(*[torch.linspace(-1.0, 1.0, 301, dtype=torch.float64)] * 2)
+    x_next, decrease, value = agent.closed_loop().evaluate(grid, certificate["kappa"])
+    inside = (value <= certificate["rho"]) & (grid.abs().amax(-1) > certificate["hole"])
+    stays = ((x_next >= -1.0) & (x_next <= 1.0)).all(-1)
+    assert int(inside.sum()) > 100  # the sampled region is not trivially empty
+    assert not bool((inside & ((decrease > 0) | ~stays)).any())
+    holds, problems, _ = recheck(certificate, agent.closed_loop())
+    assert holds, problems
+
+
+def test_save_and_load_predict_alike_and_keep_the_certificate(trained, tmp_path):
+    env, agent = trained
+    agent.save(tmp_path / "agent")
+    loaded = LyapunovAgent.load(tmp_path / "agent.zip", env=env)
+    observations = np.stack([env.reset(seed=i)[0] for i in range(8)])
+    assert np.array_equal(loaded.predict(observations)[0], agent.predict(observations)[0])
+    assert loaded.certificate == agent.certificate and loaded.num_timesteps == agent.num_timesteps
+
+
+def test_a_changed_controller_no_longer_matches_its_certificate(trained):
+    env, agent = trained
+    certificate = dict(agent.certificate)
+    with torch.no_grad():
+        agent.controller.K.mul_(1.0001)
+    try:
+        holds, problems, _ = recheck(certificate, agent.closed_loop())
+    finally:
+        with torch.no_grad():
+            agent.controller.K.div_(1.0001)
+    assert not holds and any("controller hash" in p for p in problems)
+
+
+def test_bad_environments_and_boxes_are_refused():
+    with pytest.raises(ValueError, match="stiffness-limited substeps"):
+        LyapunovAgent(env=gym.make("rlkit/CSTR-v0"))
+    with pytest.raises(ValueError, match="contain the equilibrium"):
+        LyapunovAgent(env=gym.make("rlkit/InvertedPendulum-v0"), box_low=[0.5, 0.5], box_high=[1.0, 1.0])
+    with pytest.raises(ValueError, match="exposes no control system"):
+        LyapunovAgent(env=gym.make("CartPole-v1"))
