@@ -34,7 +34,8 @@ import torch
 
 MARGIN = 1e-12  # relative safety margin on relaxation offsets (floating-point rounding)
 
-Relaxation = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # slope_l, offset_l, slope_u, offset_u
+# slope_l, offset_l, slope_u, offset_u of the two lines, then the function's exact range low, high
+Relaxation = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _as_tensor(value: Any, like: torch.Tensor) -> torch.Tensor:
@@ -42,14 +43,18 @@ def _as_tensor(value: Any, like: torch.Tensor) -> torch.Tensor:
 
 
 class Bounds:
-    """Linear lower and upper bounds of a value of shape ``[B, *S]`` over ``B`` input boxes."""
+    """Linear lower and upper bounds of a value of shape ``[B, *S]`` over ``B`` input boxes, with
+    an elementwise interval ``[box_l, box_u]`` carried alongside (interval arithmetic): the
+    reported interval is the intersection of the two, which helps where a relaxation's lines are
+    loose (a square over a box that straddles 0 is >= 0, whatever its lower line says)."""
 
     __array_priority__ = 1000  # numpy scalars defer to our operators
 
     def __init__(self, lo: torch.Tensor, hi: torch.Tensor, A_l: torch.Tensor, c_l: torch.Tensor,
-                 A_u: torch.Tensor, c_u: torch.Tensor) -> None:
+                 A_u: torch.Tensor, c_u: torch.Tensor, box_l: torch.Tensor, box_u: torch.Tensor) -> None:
         self.lo, self.hi = lo, hi
         self.A_l, self.c_l, self.A_u, self.c_u = A_l, c_l, A_u, c_u
+        self.box_l, self.box_u = box_l, box_u
 
     # -- construction and reading -------------------------------------------------------------
     @classmethod
@@ -64,7 +69,7 @@ class Bounds:
         batch, n = lo.shape
         eye = torch.eye(n, dtype=lo.dtype).expand(batch, n, n).clone()
         zero = torch.zeros(batch, n, dtype=lo.dtype)
-        return cls(lo, hi, eye, zero, eye.clone(), zero.clone())
+        return cls(lo, hi, eye, zero, eye.clone(), zero.clone(), lo, hi)
 
     @property
     def shape(self) -> torch.Size:
@@ -81,20 +86,24 @@ class Bounds:
         # widened by the rounding the affine evaluation (and the model's own arithmetic) may carry
         scale_l = (self.A_l.abs() * (center.abs() + radius)).sum(-1) + self.c_l.abs()
         scale_u = (self.A_u.abs() * (center.abs() + radius)).sum(-1) + self.c_u.abs()
-        return lower - MARGIN * (1.0 + scale_l), upper + MARGIN * (1.0 + scale_u)
+        lower = torch.maximum(lower - MARGIN * (1.0 + scale_l), self.box_l)
+        upper = torch.minimum(upper + MARGIN * (1.0 + scale_u), self.box_u)
+        return lower, upper
 
     # -- exact operations ---------------------------------------------------------------------
     def __add__(self, other: Any) -> Bounds:
         if isinstance(other, Bounds):
             return Bounds(self.lo, self.hi, self.A_l + other.A_l, self.c_l + other.c_l,
-                          self.A_u + other.A_u, self.c_u + other.c_u)
+                          self.A_u + other.A_u, self.c_u + other.c_u,
+                          _round_down(self.box_l + other.box_l), _round_up(self.box_u + other.box_u))
         value = _as_tensor(other, self.lo)
-        return Bounds(self.lo, self.hi, self.A_l, self.c_l + value, self.A_u, self.c_u + value)
+        return Bounds(self.lo, self.hi, self.A_l, self.c_l + value, self.A_u, self.c_u + value,
+                      _round_down(self.box_l + value), _round_up(self.box_u + value))
 
     __radd__ = __add__
 
     def __neg__(self) -> Bounds:
-        return Bounds(self.lo, self.hi, -self.A_u, -self.c_u, -self.A_l, -self.c_l)
+        return Bounds(self.lo, self.hi, -self.A_u, -self.c_u, -self.A_l, -self.c_l, -self.box_u, -self.box_l)
 
     def __sub__(self, other: Any) -> Bounds:
         return self + (-other if isinstance(other, Bounds) else -_as_tensor(other, self.lo))
@@ -114,7 +123,9 @@ class Bounds:
         A_u = torch.where(positive.unsqueeze(-1), wa * self.A_u, wa * self.A_l)
         c_l = torch.where(positive, w * self.c_l, w * self.c_u)
         c_u = torch.where(positive, w * self.c_u, w * self.c_l)
-        return Bounds(self.lo, self.hi, A_l, c_l, A_u, c_u)
+        box_l = torch.where(positive, w * self.box_l, w * self.box_u)
+        box_u = torch.where(positive, w * self.box_u, w * self.box_l)
+        return Bounds(self.lo, self.hi, A_l, c_l, A_u, c_u, _round_down(box_l), _round_up(box_u))
 
     def __mul__(self, other: Any) -> Bounds:
         if isinstance(other, Bounds):
@@ -138,14 +149,15 @@ class Bounds:
             raise TypeError("Bounds support indexing of the last dimension only: value[..., i]")
         item = index[1]
         return Bounds(self.lo, self.hi, self.A_l[..., item, :], self.c_l[..., item],
-                      self.A_u[..., item, :], self.c_u[..., item])
+                      self.A_u[..., item, :], self.c_u[..., item], self.box_l[..., item], self.box_u[..., item])
 
     @staticmethod
     def stack(parts: Sequence[Bounds]) -> Bounds:
         """Values of equal shape [B, *S] stacked into [B, *S, k]."""
         first = parts[0]
         return Bounds(first.lo, first.hi, torch.stack([p.A_l for p in parts], -2), torch.stack([p.c_l for p in parts], -1),
-                      torch.stack([p.A_u for p in parts], -2), torch.stack([p.c_u for p in parts], -1))
+                      torch.stack([p.A_u for p in parts], -2), torch.stack([p.c_u for p in parts], -1),
+                      torch.stack([p.box_l for p in parts], -1), torch.stack([p.box_u for p in parts], -1))
 
     def linear(self, weight: torch.Tensor, bias: torch.Tensor | None) -> Bounds:
         """``value @ weight.T + bias`` over the last dimension."""
@@ -155,22 +167,27 @@ class Bounds:
         A_u = torch.einsum("oi,...in->...on", positive, self.A_u) + torch.einsum("oi,...in->...on", negative, self.A_l)
         c_l = self.c_l @ positive.T + self.c_u @ negative.T
         c_u = self.c_u @ positive.T + self.c_l @ negative.T
+        box_l = self.box_l @ positive.T + self.box_u @ negative.T
+        box_u = self.box_u @ positive.T + self.box_l @ negative.T
         if bias is not None:
             bias = _as_tensor(bias.detach(), self.lo)
-            c_l, c_u = c_l + bias, c_u + bias
-        return Bounds(self.lo, self.hi, A_l, c_l, A_u, c_u)
+            c_l, c_u, box_l, box_u = c_l + bias, c_u + bias, box_l + bias, box_u + bias
+        return Bounds(self.lo, self.hi, A_l, c_l, A_u, c_u, _round_down(box_l), _round_up(box_u))
 
     def sum(self) -> Bounds:
         """The sum over the last dimension."""
-        return Bounds(self.lo, self.hi, self.A_l.sum(-2), self.c_l.sum(-1), self.A_u.sum(-2), self.c_u.sum(-1))
+        return Bounds(self.lo, self.hi, self.A_l.sum(-2), self.c_l.sum(-1), self.A_u.sum(-2), self.c_u.sum(-1),
+                      _round_down(self.box_l.sum(-1)), _round_up(self.box_u.sum(-1)))
 
     # -- relaxations --------------------------------------------------------------------------
     def relax(self, relaxation: Relaxation) -> Bounds:
-        """Compose with ``slope_l t + offset_l <= f(t) <= slope_u t + offset_u`` (per element)."""
-        slope_l, offset_l, slope_u, offset_u = relaxation
+        """Compose with ``slope_l t + offset_l <= f(t) <= slope_u t + offset_u`` (per element); the
+        interval becomes f's range."""
+        slope_l, offset_l, slope_u, offset_u, range_l, range_u = relaxation
         lower = self.scale(slope_l)
         upper = self.scale(slope_u)
-        return Bounds(self.lo, self.hi, lower.A_l, lower.c_l + offset_l, upper.A_u, upper.c_u + offset_u)
+        return Bounds(self.lo, self.hi, lower.A_l, lower.c_l + offset_l, upper.A_u, upper.c_u + offset_u,
+                      range_l, range_u)
 
     def apply(self, relax_on: Callable[[torch.Tensor, torch.Tensor], Relaxation]) -> Bounds:
         low, high = self.interval()
@@ -183,13 +200,36 @@ class Bounds:
         ly, uy = other.interval()
         lower = self.scale(ly) + other.scale(lx)
         upper = self.scale(uy) + other.scale(lx)
-        return Bounds(self.lo, self.hi, lower.A_l, lower.c_l - lx * ly, upper.A_u, upper.c_u - lx * uy)
+        corners = torch.stack([lx * ly, lx * uy, ux * ly, ux * uy])
+        return Bounds(self.lo, self.hi, lower.A_l, lower.c_l - lx * ly, upper.A_u, upper.c_u - lx * uy,
+                      _round_down(corners.min(0).values), _round_up(corners.max(0).values))
 
 
 # -- relaxations of scalar functions on [l, u] --------------------------------------------------
 def _margin(*values: torch.Tensor) -> torch.Tensor:
     scale = sum(v.abs() for v in values)
     return MARGIN * (1.0 + scale)
+
+
+def _round_down(value: torch.Tensor) -> torch.Tensor:
+    return value - MARGIN * (1.0 + value.abs())
+
+
+def _round_up(value: torch.Tensor) -> torch.Tensor:
+    return value + MARGIN * (1.0 + value.abs())
+
+
+def _range(f: Callable[[torch.Tensor], torch.Tensor], candidates: list[torch.Tensor], l: torch.Tensor,
+           u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """f's range on [l, u] from the ends and the candidates inside (its stationary points and kinks)."""
+    values = []
+    for t in [l, u] + candidates:
+        inside = (t >= l) & (t <= u) & ~torch.isnan(t)
+        values.append(torch.where(inside, f(torch.where(inside, t, l)), torch.full_like(l, float("nan"))))
+    stacked = torch.stack(values)
+    low = torch.nan_to_num(stacked, nan=math.inf).min(0).values
+    high = torch.nan_to_num(stacked, nan=-math.inf).max(0).values
+    return _round_down(low), _round_up(high)
 
 
 def _chord_relaxation(f: Callable[[torch.Tensor], torch.Tensor], fprime: Callable[[torch.Tensor], torch.Tensor],
@@ -213,7 +253,7 @@ def _chord_relaxation(f: Callable[[torch.Tensor], torch.Tensor], fprime: Callabl
     top = torch.nan_to_num(stacked, nan=-math.inf).max(0).values
     bottom = torch.nan_to_num(stacked, nan=math.inf).min(0).values
     margin = _margin(top, bottom, k * l, k * u)
-    return k, bottom - margin, k, top + margin
+    return (k, bottom - margin, k, top + margin) + _range(f, critical(torch.zeros_like(k), l, u), l, u)
 
 
 def _none(k: torch.Tensor, l: torch.Tensor, u: torch.Tensor) -> list[torch.Tensor]:
@@ -325,7 +365,8 @@ def relax_leaky_relu(slope: float) -> Callable[[torch.Tensor, torch.Tensor], Rel
         slope_u = torch.where(active, one, torch.where(inactive, a, chord))
         offset_u = torch.where(active | inactive, torch.zeros_like(l), chord_offset)
         margin = _margin(offset_u, slope_u * l, slope_u * u)
-        return slope_l, -margin, slope_u, offset_u + margin
+        leaky = lambda t: torch.maximum(t, slope * t)  # noqa: E731  (monotone: the range is at the ends)
+        return (slope_l, -margin, slope_u, offset_u + margin, _round_down(leaky(l)), _round_up(leaky(u)))
 
     return relax
 

@@ -26,6 +26,7 @@ FUNCTIONS = {
     "division": lambda x, o: (x[..., 0] - 1.0) / 4.0,
     "arrhenius": lambda x, o: o.exp(-3.0 / (x[..., 0] + 10.0)) * (x[..., 1] + 5.0),
     "quotient": lambda x, o: x[..., 1] / (o.abs(x[..., 0]) + 2.0),
+    "arrhenius_of_square": lambda x, o: o.exp(-3.0 / (o.square(x[..., 0]) + 1.0)),
 }
 
 
@@ -94,6 +95,18 @@ def test_relaxations_touch_known_extremes():
     assert lower.item() == pytest.approx(-1.0, abs=0.25) and upper.item() == pytest.approx(1.0, abs=0.25)
     lower, upper = BOUND_OPS.relu(Bounds.input(torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0]]))[..., 0]).interval()
     assert (lower.item(), upper.item()) == pytest.approx((1.0, 2.0), abs=1e-9)  # active ReLU: identity
+
+
+def test_the_interval_carried_alongside_tightens_what_the_lines_cannot():
+    box = Bounds.input(torch.tensor([[-1.0, 0.0]], dtype=torch.float64), torch.tensor([[2.0, 0.0]], dtype=torch.float64))
+    square = BOUND_OPS.square(box[..., 0])
+    lower, upper = square.interval()
+    line_lower = ((square.A_l * torch.tensor([[0.5, 0.0]])).sum(-1) - (square.A_l.abs() * torch.tensor([[1.5, 0.0]])).sum(-1)
+                  + square.c_l)
+    assert line_lower.item() < -0.5  # the chord-parallel lower line alone dips well below 0
+    assert lower.item() == pytest.approx(0.0, abs=1e-9) and upper.item() == pytest.approx(4.0, abs=1e-9)
+    product = box[..., 0] * box[..., 0]  # McCormick lines, and the interval product [-2, 4]
+    assert product.interval()[0].item() >= -2.0 - 1e-9
 
 
 def test_bad_input_is_named():
