@@ -61,12 +61,26 @@ def hashes(loop: ClosedLoop) -> dict[str, str]:
             "lyapunov": hash_module(loop.lyapunov)}
 
 
+def versions() -> dict[str, str]:
+    """The versions the verification ran with (read from the installed distributions)."""
+    from importlib import metadata
+
+    found = {"torch": torch.__version__}
+    for name in ("rlkit", "z3-solver"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
 def build(loop: ClosedLoop, result: VerificationResult, box_low: Any, box_high: Any, command: str,
-          **extra: Any) -> dict[str, Any]:
+          backend: str = BACKEND, **extra: Any) -> dict[str, Any]:
     """The certificate of a verification ``result`` of ``loop`` on the box."""
     return {
         "version": VERSION,
-        "backend": BACKEND,
+        "backend": backend,
+        "backend_versions": versions(),
         "system": loop.system.name,
         "box_low": [float(v) for v in np.asarray(box_low, dtype=np.float64)],
         "box_high": [float(v) for v in np.asarray(box_high, dtype=np.float64)],
