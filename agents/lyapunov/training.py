@@ -16,8 +16,18 @@ Each iteration (after Yang, Dai et al. 2024, simplified):
 3. on states drawn from a candidate region (the box shrunk towards the equilibrium by
    ``candidate_scale``) penalise ``relu(V(x) / rho - 1)``, which pulls the sublevel set over the
    candidate region so the certified region grows;
-4. take one Adam step on both networks' parameters.
+4. on the drawn box states lying just outside the sublevel set (``rho < V <= boundary_band * rho``)
+   penalise ``relu(V(x) / rho - 1)`` with weight ``boundary_weight``: this pulls the level set's edge
+   outwards wherever it is, not only over a fixed candidate region, so the set grows until the
+   conditions (step 2, which pushes failing states out) stop it -- the edge settles where the two
+   balance, which is where the certifiable region ends;
+5. take one Adam step on both networks' parameters.
 
+The region terms' weights follow the falsifier (``region_growth`` > 1): after an iteration in which
+it found no counterexample they are multiplied by ``region_growth``, after one in which it did they
+are divided by it (kept between ``1 / region_growth_limit`` and ``region_growth_limit`` times the
+given weights). The level set therefore grows while the conditions hold on it and stops as soon as
+they break, as a rho schedule would, without changing the level ``rho`` the verifier starts from.
 The level ``rho`` is fixed here; the verifier finds the largest level it can certify afterwards.
 """
 
@@ -50,7 +60,8 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
                    seed: int, callback: Callable[[int, dict], Any] | None = None, *, margin: float = 1e-3,
                    box_weight: float = 1.0, roa_weight: float = 0.1, candidate_scale: float = 0.5,
                    falsifier_samples: int | None = None, pgd_steps: int = 10,
-                   buffer_size: int | None = None) -> dict[str, Any]:
+                   buffer_size: int | None = None, boundary_weight: float = 0.0, boundary_band: float = 1.5,
+                   region_growth: float = 1.0, region_growth_limit: float = 100.0) -> dict[str, Any]:
     """Train ``controller`` and ``lyapunov`` in place; returns the history.
 
     Args:
@@ -71,12 +82,17 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
             scaled by this factor about the equilibrium, in (0, 1].
         falsifier_samples, pgd_steps: the falsifier's search per iteration (default: ``batch``
             starts, 10 steps). buffer_size: counterexamples kept (default ``4 * batch``).
+        boundary_weight, boundary_band: weight of the level-set growth term (step 4) and the band
+            ``(rho, boundary_band * rho]`` of V it acts on (> 1).
+        region_growth, region_growth_limit: the adaptive factor on both region terms' weights
+            (>= 1; 1 keeps them fixed) and its bound (>= 1).
 
     Returns a dict of lists, one entry per iteration: ``loss`` (total), ``condition_loss`` (step 2
     of the module docstring), ``roa_loss`` (step 3), ``violations`` (counterexamples the falsifier
     found before the step), ``worst_violation`` (their largest score, 0 if none),
-    ``level_set_fraction`` (share of the drawn states with ``V <= rho``), ``wall_time`` (seconds
-    since the start); and ``iterations`` (the steps done).
+    ``level_set_fraction`` (share of the drawn states with ``V <= rho``), ``boundary_loss`` (step
+    4), ``region_scale`` (the adaptive factor used in the step), ``wall_time`` (seconds since the
+    start); and ``iterations`` (the steps done).
     """
     low, high, hole, kappa, rho = check_region(system, box_low, box_high, hole, kappa, rho)
     if not math.isfinite(rho):
@@ -90,6 +106,12 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
     roa_weight = _non_negative(roa_weight, "roa_weight")
     if not (isinstance(candidate_scale, (int, float)) and 0 < candidate_scale <= 1):
         raise ValueError(f"candidate_scale must be a number in (0, 1], got {candidate_scale!r}")
+    boundary_weight = _non_negative(boundary_weight, "boundary_weight")
+    if not (isinstance(boundary_band, (int, float)) and math.isfinite(boundary_band) and boundary_band > 1):
+        raise ValueError(f"boundary_band must be a number > 1, got {boundary_band!r}")
+    for value, what in ((region_growth, "region_growth"), (region_growth_limit, "region_growth_limit")):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 1):
+            raise ValueError(f"{what} must be a number >= 1, got {value!r}")
     falsifier_samples = batch if falsifier_samples is None else _positive_int(falsifier_samples, "falsifier_samples")
     buffer_size = 4 * batch if buffer_size is None else _positive_int(buffer_size, "buffer_size")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -107,7 +129,9 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
     optimizer = torch.optim.Adam(parameters, lr=lr)
     buffer = torch.zeros(0, len(x_eq), dtype=torch.float64)
     history: dict[str, Any] = {key: [] for key in ("loss", "condition_loss", "roa_loss", "violations",
-                                                   "worst_violation", "level_set_fraction", "wall_time")}
+                                                   "worst_violation", "level_set_fraction", "boundary_loss",
+                                                   "region_scale", "wall_time")}
+    region_scale = 1.0
     start = time.perf_counter()
     for iteration in range(iterations):
         found = find_counterexamples(system, controller, lyapunov, low, high, rho=rho, kappa=kappa, hole=hole,
@@ -125,7 +149,11 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
         outside_penalty = torch.relu(rho - value)
         condition_loss = torch.minimum(failure, outside_penalty).mean()
         roa_loss = torch.relu(lyapunov(candidates) / rho - 1.0).mean()
-        loss = condition_loss + roa_weight * roa_loss
+        # the drawn states just outside the level set: pulling them in moves the set's edge outwards
+        drawn_value = value[:batch]
+        near_edge = (drawn_value > rho) & (drawn_value <= boundary_band * rho)
+        boundary_loss = (torch.relu(drawn_value / rho - 1.0) * near_edge).sum() / max(int(near_edge.sum()), 1)
+        loss = condition_loss + region_scale * (roa_weight * roa_loss + boundary_weight * boundary_loss)
 
         optimizer.zero_grad()
         loss.backward()
@@ -136,10 +164,14 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
             "roa_loss": roa_loss.item(), "violations": len(found),
             "worst_violation": float(found.score[0]) if len(found) else 0.0,
             "level_set_fraction": float((value[:batch] <= rho).double().mean()),
+            "boundary_loss": boundary_loss.item(), "region_scale": region_scale,
             "wall_time": time.perf_counter() - start,
         }
         for key, number in record.items():
             history[key].append(number)
+        # grow the region terms while the falsifier finds nothing, back off when it finds something
+        region_scale *= region_growth if len(found) == 0 else 1.0 / region_growth
+        region_scale = min(max(region_scale, 1.0 / region_growth_limit), region_growth_limit)
         if callback is not None and callback(iteration, record) is False:
             break
     history["iterations"] = len(history["loss"])

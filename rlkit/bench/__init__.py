@@ -38,6 +38,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.football:run",
         "football engine speed vs the real engine, batched games, GNN cost, score rate at equal steps",
     ),
+    "lyapunov": (
+        "rlkit.bench.lyapunov:run",
+        "verified region of attraction: learned controller + neural Lyapunov function vs LQR + x'Px, same box",
+    ),
     "ray": (
         "rlkit.bench.ray_scaling:run",
         "RLlib sampling with 0/1/2 env runners (scaling efficiency), rlkit's per-iteration overhead vs plain RLlib",
