@@ -45,7 +45,9 @@ class LyapunovAgent:
         kappa: the decrease rate; hole: half-width of the excluded cube around the equilibrium.
         box_low, box_high: the region B (default: the system's state box, which must be finite).
         rho: the level the training aims to make a region of attraction.
-        batch, lr, margin, roa_weight, candidate_scale, pgd_steps, boundary_weight, region_growth:
+        batch, lr, margin, roa_weight, candidate_scale, pgd_steps, boundary_weight, region_growth,
+        candidate_rollout (the region term pulls the level set over box states whose closed-loop
+        rollout of this many steps converges; 0: over the box scaled by candidate_scale):
             training (:func:`~agents.lyapunov.training.train_lyapunov`; the last two default to off).
         verify: find and verify the largest level at the end of ``learn``.
         max_depth, rho_tolerance, max_boxes: the verifier's budget and the bisection's precision.
@@ -66,9 +68,10 @@ class LyapunovAgent:
                  lyapunov_out: int = 8, activation: str = "relu", eps: float = 0.01, kappa: float = 0.01,
                  hole: float = 0.01, box_low: Sequence[float] | None = None,
                  box_high: Sequence[float] | None = None, rho: float = 1.0, batch: int = 256, lr: float = 1e-3,
-                 margin: float = 1e-3, roa_weight: float = 0.1, candidate_scale: float = 0.5, pgd_steps: int = 10,
+                 margin: float = 1e-3, roa_weight: float = 1.0, candidate_scale: float = 0.5, pgd_steps: int = 10,
                  verify: bool = True, max_depth: int = 30, rho_tolerance: float = 0.05,
-                 max_boxes: int = 2_000_000, boundary_weight: float = 0.0, region_growth: float = 1.0) -> None:
+                 max_boxes: int = 2_000_000, boundary_weight: float = 0.0, region_growth: float = 1.0,
+                 candidate_rollout: int = 100) -> None:
         if policy is not None:
             raise ValueError(f"LyapunovAgent has no policy option; leave policy unset (got {policy!r})")
         self.check_env(env)
@@ -81,6 +84,7 @@ class LyapunovAgent:
             "roa_weight": float(roa_weight), "candidate_scale": float(candidate_scale), "pgd_steps": int(pgd_steps),
             "verify": bool(verify), "max_depth": int(max_depth), "rho_tolerance": float(rho_tolerance),
             "max_boxes": int(max_boxes), "boundary_weight": float(boundary_weight),
+            "candidate_rollout": int(candidate_rollout),
             "region_growth": float(region_growth),
         }
         low = np.asarray(system.state_low if box_low is None else box_low, dtype=np.float64)
@@ -147,7 +151,8 @@ class LyapunovAgent:
                        h["rho"], h["hole"], iterations, h["batch"], h["lr"], self.seed + self.num_timesteps,
                        callback=after_iteration, margin=h["margin"], roa_weight=h["roa_weight"],
                        candidate_scale=h["candidate_scale"], pgd_steps=h["pgd_steps"],
-                       boundary_weight=h.get("boundary_weight", 0.0), region_growth=h.get("region_growth", 1.0))
+                       boundary_weight=h.get("boundary_weight", 0.0), region_growth=h.get("region_growth", 1.0),
+                       candidate_rollout=h.get("candidate_rollout", 0))
         self.training_wall_time_s += time.perf_counter() - started
         if h["verify"] and not stopped:
             self.certify()

@@ -55,10 +55,26 @@ def _non_negative(value: Any, what: str) -> float:
     return float(value)
 
 
+def _converging(system: Any, controller: torch.nn.Module, states: torch.Tensor, steps: int, low: torch.Tensor,
+                high: torch.Tensor, x_eq: torch.Tensor, scale: float) -> torch.Tensor:
+    """The states whose closed-loop trajectory under the current controller stays in the box for
+    ``steps`` steps and ends within 5 % of the box's half-widths of the equilibrium: an estimate of
+    the controller's region of attraction, the target the level set is pulled over."""
+    with torch.no_grad():
+        x = states
+        inside = torch.ones(len(x), dtype=torch.bool)
+        for _ in range(steps):
+            x = system.discrete_step(x, controller(x))
+            inside &= ((x >= low) & (x <= high)).all(-1)
+        near = ((x - x_eq).abs() <= 0.05 * (high - low) / 2).all(-1)
+    return states[inside & near]
+
+
 def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.Module, box_low: Any,
                    box_high: Any, kappa: float, rho: float, hole: float, iterations: int, batch: int, lr: float,
                    seed: int, callback: Callable[[int, dict], Any] | None = None, *, margin: float = 1e-3,
                    box_weight: float = 1.0, roa_weight: float = 0.1, candidate_scale: float = 0.5,
+                   candidate_rollout: int = 0,
                    falsifier_samples: int | None = None, pgd_steps: int = 10,
                    buffer_size: int | None = None, boundary_weight: float = 0.0, boundary_band: float = 1.5,
                    region_growth: float = 1.0, region_growth_limit: float = 100.0) -> dict[str, Any]:
@@ -106,6 +122,8 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
     roa_weight = _non_negative(roa_weight, "roa_weight")
     if not (isinstance(candidate_scale, (int, float)) and 0 < candidate_scale <= 1):
         raise ValueError(f"candidate_scale must be a number in (0, 1], got {candidate_scale!r}")
+    if isinstance(candidate_rollout, bool) or not isinstance(candidate_rollout, (int, np.integer)) or candidate_rollout < 0:
+        raise ValueError(f"candidate_rollout must be an integer >= 0, got {candidate_rollout!r}")
     boundary_weight = _non_negative(boundary_weight, "boundary_weight")
     if not (isinstance(boundary_band, (int, float)) and math.isfinite(boundary_band) and boundary_band > 1):
         raise ValueError(f"boundary_band must be a number > 1, got {boundary_band!r}")
@@ -140,6 +158,9 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
         buffer = torch.cat([buffer, found.states])[-buffer_size:]
         states = torch.cat([sample_box(low, high, x_eq, hole, batch, generator), buffer])
         candidates = sample_box(candidate_low, candidate_high, x_eq, 0.0, batch, generator)
+        if candidate_rollout:
+            candidates = _converging(system, controller, sample_box(low, high, x_eq, 0.0, batch, generator),
+                                     candidate_rollout, low, high, x_eq, candidate_scale)
 
         value = lyapunov(states)
         successor = system.discrete_step(states, controller(states))
@@ -148,7 +169,8 @@ def train_lyapunov(system: Any, controller: torch.nn.Module, lyapunov: torch.nn.
         failure = torch.relu(violation + margin) + box_weight * box_excess(successor, low, high)
         outside_penalty = torch.relu(rho - value)
         condition_loss = torch.minimum(failure, outside_penalty).mean()
-        roa_loss = torch.relu(lyapunov(candidates) / rho - 1.0).mean()
+        roa_loss = (torch.relu(lyapunov(candidates) / rho - 1.0).mean() if len(candidates)
+                    else torch.zeros((), dtype=torch.float64))
         # the drawn states just outside the level set: pulling them in moves the set's edge outwards
         drawn_value = value[:batch]
         near_edge = (drawn_value > rho) & (drawn_value <= boundary_band * rho)

@@ -127,7 +127,7 @@ def certify(system: Any, controller: Any, lyapunov: Any, low: np.ndarray, high: 
 LEARNED_RECIPE: dict[str, Any] = {
     "controller_hidden": (8, 8), "lyapunov_hidden": (16, 16), "lyapunov_out": 8, "activation": "relu", "eps": 0.01,
     "rho": 1.0, "batch": 256, "lr": 1e-3, "margin": 1e-3, "roa_weight": 1.0, "candidate_scale": 0.5,
-    "pgd_steps": 10, "boundary_weight": 0.0, "region_growth": 1.0,
+    "pgd_steps": 10, "boundary_weight": 0.0, "region_growth": 1.0, "candidate_rollout": 100,
 }
 
 
@@ -145,7 +145,8 @@ def train_learned(system: Any, low: np.ndarray, high: np.ndarray, kappa: float, 
     started = time.perf_counter()
     train_lyapunov(system, controller, lyapunov, low, high, kappa, h["rho"], hole, iterations, h["batch"], h["lr"],
                    seed, margin=h["margin"], roa_weight=h["roa_weight"], candidate_scale=h["candidate_scale"],
-                   pgd_steps=h["pgd_steps"], boundary_weight=h["boundary_weight"], region_growth=h["region_growth"])
+                   pgd_steps=h["pgd_steps"], boundary_weight=h["boundary_weight"], region_growth=h["region_growth"],
+                   candidate_rollout=h["candidate_rollout"])
     return controller, lyapunov, time.perf_counter() - started
 
 

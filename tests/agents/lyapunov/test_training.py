@@ -109,3 +109,29 @@ def test_training_refuses_bad_settings(change, message):
     arguments.update(change)
     with pytest.raises(ValueError, match=message):
         train_lyapunov(system, controller, lyapunov, **arguments)
+
+
+def test_rollout_candidates_are_the_states_the_controller_brings_home():
+    from agents.lyapunov.networks import NeuralController
+    from agents.lyapunov.training import _converging
+    from envs.control.inverted_pendulum import InvertedPendulum
+
+    system = InvertedPendulum()
+    controller = NeuralController(system, seed=0)  # the saturated LQR
+    low, high = torch.tensor([-1.0, -1.0], dtype=torch.float64), torch.tensor([1.0, 1.0], dtype=torch.float64)
+    states = torch.tensor([[0.05, 0.0], [1.0, 1.0], [-0.3, 0.2]], dtype=torch.float64)
+    kept = _converging(system, controller, states, 100, low, high, torch.zeros(2, dtype=torch.float64), 0.5)
+    # independently: step the plant 100 times with the controller and look where each state ends
+    x = states.clone()
+    with torch.no_grad():
+        for _ in range(100):
+            x = system.discrete_step(x, controller(x))
+    home = (x.abs() <= 0.05).all(-1)
+    assert kept.tolist() == states[home].tolist()
+    assert bool(home[0]) and not bool(home[1])  # near upright comes home; (1, 1) falls beyond |u| <= 6
+    with pytest.raises(ValueError, match="candidate_rollout must be an integer >= 0"):
+        from agents.lyapunov.networks import NeuralLyapunov
+        from agents.lyapunov.training import train_lyapunov
+
+        train_lyapunov(system, controller, NeuralLyapunov(system, seed=1), [-1, -1], [1, 1], 0.01, 1.0, 0.01, 1, 8,
+                       1e-3, 0, candidate_rollout=-1)
