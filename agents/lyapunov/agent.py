@@ -26,7 +26,7 @@ from agents.archive import read_archive, write_archive, zip_path
 from agents.lyapunov import certificate as certificates
 from agents.lyapunov.networks import NeuralController, NeuralLyapunov, lqr
 from agents.lyapunov.training import train_lyapunov
-from agents.lyapunov.verifier import ClosedLoop, largest_rho
+from agents.lyapunov.verifier import BACKENDS, ClosedLoop, largest_rho, verify_with
 from agents.mpc.plant import plant_interface
 
 SAVE_FORMAT = 1
@@ -71,7 +71,7 @@ class LyapunovAgent:
                  margin: float = 1e-3, roa_weight: float = 1.0, candidate_scale: float = 0.5, pgd_steps: int = 10,
                  verify: bool = True, max_depth: int = 30, rho_tolerance: float = 0.05,
                  max_boxes: int = 2_000_000, boundary_weight: float = 0.0, region_growth: float = 1.0,
-                 candidate_rollout: int = 100) -> None:
+                 candidate_rollout: int = 100, backend: str = "bounds", z3_timeout_s: float = 60.0) -> None:
         if policy is not None:
             raise ValueError(f"LyapunovAgent has no policy option; leave policy unset (got {policy!r})")
         self.check_env(env)
@@ -84,7 +84,7 @@ class LyapunovAgent:
             "roa_weight": float(roa_weight), "candidate_scale": float(candidate_scale), "pgd_steps": int(pgd_steps),
             "verify": bool(verify), "max_depth": int(max_depth), "rho_tolerance": float(rho_tolerance),
             "max_boxes": int(max_boxes), "boundary_weight": float(boundary_weight),
-            "candidate_rollout": int(candidate_rollout),
+            "candidate_rollout": int(candidate_rollout), "backend": backend, "z3_timeout_s": float(z3_timeout_s),
             "region_growth": float(region_growth),
         }
         low = np.asarray(system.state_low if box_low is None else box_low, dtype=np.float64)
@@ -103,6 +103,14 @@ class LyapunovAgent:
         self.controller = NeuralController(system, hidden=tuple(controller_hidden), activation=activation, seed=seed)
         self.lyapunov = NeuralLyapunov(system, hidden=tuple(lyapunov_hidden), out=int(lyapunov_out),
                                        activation=activation, eps=eps, seed=seed + 1)
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown verification back-end {backend!r}; allowed: {', '.join(BACKENDS)}")
+        if backend == "z3":  # refuse a model z3 cannot encode (sin, exp, tanh ...) before any training
+            from agents.lyapunov.z3_backend import Z3_OPS, Z3_XP, Z3Value
+
+            symbols = Z3Value.variables([f"x{i}" for i in range(len(x_eq))])
+            self.closed_loop().step(symbols, Z3_OPS, Z3_XP)
+            self.lyapunov(symbols, Z3_OPS)
         self.num_timesteps = 0
         self.certificate: dict[str, Any] | None = None
         self.training_wall_time_s = 0.0
@@ -164,15 +172,17 @@ class LyapunovAgent:
         """Find the largest verified level and keep the certificate (also returned)."""
         h = self.hyperparameters
         started = time.perf_counter()
+        backend = h.get("backend", "bounds")
+        budget = ({"timeout_s": h.get("z3_timeout_s", 60.0)} if backend == "z3"
+                  else {"max_depth": h["max_depth"], "max_boxes": h["max_boxes"]})
         rho, result = largest_rho(self.closed_loop(), self.box_low, self.box_high, h["kappa"], h["hole"],
-                                  tolerance=h["rho_tolerance"], max_depth=h["max_depth"], max_boxes=h["max_boxes"])
+                                  tolerance=h["rho_tolerance"], backend=backend, **budget)
         if result is None:  # not even a small level verifies: record the failed attempt at the training level
-            from agents.lyapunov.verifier import verify
-
-            result = verify(self.closed_loop(), self.box_low, self.box_high, h["rho"], h["kappa"], h["hole"],
-                            max_depth=h["max_depth"], max_boxes=h["max_boxes"])
+            result = verify_with(backend, self.closed_loop(), self.box_low, self.box_high, h["rho"], h["kappa"],
+                                 h["hole"], **budget)
         self.certificate = certificates.build(
             self.closed_loop(), result, self.box_low, self.box_high, command="rlkit certify run=<run directory>",
+            backend=backend,
             verification_wall_time_s=round(time.perf_counter() - started, 3),
             training_wall_time_s=round(self.training_wall_time_s, 3), eps=h["eps"],
             region_volume_fraction_sampled=self.region_volume_fraction(result.rho if result.holds else 0.0))

@@ -19,10 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.lyapunov.verifier import ClosedLoop, VerificationResult, verify
+from agents.lyapunov.verifier import ClosedLoop, VerificationResult, verify_with
 
 VERSION = 1
-BACKEND = "rlkit-bounds (forward linear bound propagation with interval relaxations, float64, branch and bound)"
+BACKEND_DESCRIPTIONS = {
+    "bounds": "rlkit-bounds: forward linear bound propagation with interval arithmetic, float64, branch and bound",
+    "z3": "z3 nonlinear real arithmetic (QF_NRA), exact rationals of the float64 weights, one query",
+}
+BACKEND = BACKEND_DESCRIPTIONS["bounds"]
 REQUIRED = ("version", "backend", "box_low", "box_high", "rho", "kappa", "hole", "result", "hashes")
 
 
@@ -75,11 +79,12 @@ def versions() -> dict[str, str]:
 
 
 def build(loop: ClosedLoop, result: VerificationResult, box_low: Any, box_high: Any, command: str,
-          backend: str = BACKEND, **extra: Any) -> dict[str, Any]:
-    """The certificate of a verification ``result`` of ``loop`` on the box."""
+          backend: str = "bounds", **extra: Any) -> dict[str, Any]:
+    """The certificate of a verification ``result`` of ``loop`` on the box by ``backend``."""
     return {
         "version": VERSION,
-        "backend": backend,
+        "backend_name": backend,
+        "backend": BACKEND_DESCRIPTIONS[backend],
         "backend_versions": versions(),
         "system": loop.system.name,
         "box_low": [float(v) for v in np.asarray(box_low, dtype=np.float64)],
@@ -138,8 +143,13 @@ def recheck(certificate: dict[str, Any], loop: ClosedLoop, **options: Any) -> tu
                             f"(certificate {str(certificate['hashes'].get(name))[:12]}..., files {value[:12]}...)")
     if certificate["result"].get("status") != "verified":
         problems.append(f"the certificate records status {certificate['result'].get('status')!r}, not 'verified'")
-    result = verify(loop, certificate["box_low"], certificate["box_high"], rho=certificate["rho"],
-                    kappa=certificate["kappa"], hole=certificate["hole"], **options)
+    backend = certificate.get("backend_name", "bounds")
+    if backend == "z3":
+        options = {"timeout_s": options.get("timeout_s", 60.0)}
+    else:
+        options.pop("timeout_s", None)
+    result = verify_with(backend, loop, certificate["box_low"], certificate["box_high"], rho=certificate["rho"],
+                         kappa=certificate["kappa"], hole=certificate["hole"], **options)
     if not result.holds:
         problems.append(f"re-verification at rho={certificate['rho']} gave {result.status} "
                         f"({result.falsified} falsified, {result.timeout} timed-out boxes)")

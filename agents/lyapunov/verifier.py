@@ -195,8 +195,26 @@ def verify(loop: ClosedLoop, box_low: Any, box_high: Any, rho: float, kappa: flo
     return result
 
 
+BACKENDS = ("bounds", "z3")
+
+
+def verify_with(backend: str, loop: ClosedLoop, box_low: Any, box_high: Any, rho: float, kappa: float,
+                hole: float = 0.0, timeout_s: float = 60.0, **options: Any) -> VerificationResult:
+    """:func:`verify` (``"bounds"``: any model the bound arithmetic covers) or
+    :func:`agents.lyapunov.z3_backend.verify_z3` (``"z3"``: polynomial and piecewise-linear models,
+    one exact query with ``timeout_s``)."""
+    if backend == "z3":
+        from agents.lyapunov.z3_backend import verify_z3
+
+        return verify_z3(loop, box_low, box_high, rho, kappa, hole, timeout_s=timeout_s)
+    if backend != "bounds":
+        raise ValueError(f"unknown verification back-end {backend!r}; allowed: {', '.join(BACKENDS)}")
+    return verify(loop, box_low, box_high, rho, kappa, hole, **options)
+
+
 def largest_rho(loop: ClosedLoop, box_low: Any, box_high: Any, kappa: float, hole: float = 0.0,
-                rho_high: float | None = None, tolerance: float = 0.02, **options: Any) -> tuple[float, VerificationResult | None]:
+                rho_high: float | None = None, tolerance: float = 0.02, backend: str = "bounds",
+                **options: Any) -> tuple[float, VerificationResult | None]:
     """The largest level ``rho`` (to ``tolerance`` relative) whose sublevel set verifies, by bisection.
 
     ``rho_high`` defaults to the largest ``V`` on the box's corners and a grid (an upper end); returns
@@ -209,12 +227,12 @@ def largest_rho(loop: ClosedLoop, box_low: Any, box_high: Any, kappa: float, hol
         with torch.no_grad():
             rho_high = float(loop.lyapunov(grid, TORCH_OPS).max())
     low, high, best = 0.0, float(rho_high), None
-    attempt = verify(loop, box_low, box_high, high, kappa, hole, **options)
+    attempt = verify_with(backend, loop, box_low, box_high, high, kappa, hole, **options)
     if attempt.holds:
         return high, attempt
     while high - low > tolerance * high:
         middle = (low + high) / 2
-        attempt = verify(loop, box_low, box_high, middle, kappa, hole, **options)
+        attempt = verify_with(backend, loop, box_low, box_high, middle, kappa, hole, **options)
         if attempt.holds:
             low, best = middle, attempt
         else:

@@ -67,3 +67,32 @@ def test_bad_environments_and_boxes_are_refused():
         LyapunovAgent(env=gym.make("rlkit/InvertedPendulum-v0"), box_low=[0.5, 0.5], box_high=[1.0, 1.0])
     with pytest.raises(ValueError, match="exposes no control system"):
         LyapunovAgent(env=gym.make("CartPole-v1"))
+
+
+def test_z3_back_end_certifies_a_piecewise_linear_closed_loop_and_recheck_uses_it():
+    env = gym.make("rlkit/DoubleIntegrator-v0")
+    agent = LyapunovAgent(env=env, seed=0, batch=32, pgd_steps=2, controller_hidden=[4], lyapunov_hidden=[4],
+                          lyapunov_out=2, backend="z3", z3_timeout_s=20.0, box_low=[-2.0, -2.0],
+                          box_high=[2.0, 2.0], hole=0.1, rho_tolerance=0.2, candidate_rollout=20)
+    agent.learn(64)
+    certificate = agent.certificate
+    assert certificate["backend_name"] == "z3" and "z3" in certificate["backend"]
+    assert certificate["result"]["status"] == "verified" and certificate["rho"] > 0
+    holds, problems, _ = recheck(certificate, agent.closed_loop())
+    assert holds, problems
+    # the exact answer agrees with the bound verifier and with dense sampling at the same level
+    from agents.lyapunov.verifier import verify
+
+    assert verify(agent.closed_loop(), [-2.0, -2.0], [2.0, 2.0], certificate["rho"], certificate["kappa"],
+                  certificate["hole"]).status != "falsified"
+    grid = torch.cartesian_prod(*[torch.linspace(-2.0, 2.0, 201, dtype=torch.float64)] * 2)
+    x_next, decrease, value = agent.closed_loop().evaluate(grid, certificate["kappa"])
+    inside = (value <= certificate["rho"]) & (grid.abs().amax(-1) > certificate["hole"])
+    assert not bool((inside & ((decrease > 0) | ~((x_next >= -2) & (x_next <= 2)).all(-1))).any())
+
+
+def test_z3_back_end_refuses_a_plant_with_sin_before_training():
+    with pytest.raises(ValueError, match="sin is neither"):
+        LyapunovAgent(env=gym.make("rlkit/InvertedPendulum-v0"), backend="z3", **BOX)
+    with pytest.raises(ValueError, match="unknown verification back-end 'dreal'"):
+        LyapunovAgent(env=gym.make("rlkit/InvertedPendulum-v0"), backend="dreal", **BOX)
