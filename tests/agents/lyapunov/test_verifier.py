@@ -10,18 +10,9 @@ import torch
 
 from agents.lyapunov.verifier import ClosedLoop, largest_rho, verify
 from envs.control.system import ControlSystem
+from lyapunov_cases import scalar_loop
 
 
-class Scalar(ControlSystem):
-    """x+ = a x + u, natively discrete."""
-
-    def __init__(self, a: float) -> None:
-        self.a = a
-        super().__init__(state_names=("x",), input_names=("u",), dt=1.0, x_eq=(0.0,), u_eq=(0.0,),
-                         state_low=(-2.0,), state_high=(2.0,), input_low=(-1.0,), input_high=(1.0,), Q=1.0, R=1.0)
-
-    def _advance(self, x, u, xp):
-        return (self.a * x[0] + u[0],)
 
 
 class EulerPendulum(ControlSystem):
@@ -67,7 +58,7 @@ def _sampled_violations(loop, rho, kappa, hole, low, high, points=401):
                                                 (-0.9, 0.05, "verified"), (1.1, 0.0, "falsified")])
 def test_scalar_system_known_answer(a, kappa, expected):
     # V = |x|: V(a x) - (1 - kappa) V(x) = (|a| - 1 + kappa) |x| <= 0 exactly when |a| <= 1 - kappa
-    loop = ClosedLoop(Scalar(a), lambda x, ops: x * 0.0, lambda x, ops: ops.sum(ops.abs(x)))
+    loop = scalar_loop(a)
     result = verify(loop, [-2.0], [2.0], rho=1.5, kappa=kappa, hole=0.01, max_depth=20)
     assert result.status == expected
     if expected == "falsified":

@@ -19,6 +19,7 @@ from agents.lyapunov.z3_backend import ROBUST_MARGIN, Z3_OPS, Z3_XP, Z3Value, ra
 from envs.control.double_integrator import DoubleIntegrator
 from envs.control.inverted_pendulum import InvertedPendulum
 from envs.control.system import ControlSystem
+from lyapunov_cases import scalar_loop
 
 torch.set_num_threads(1)
 F64 = torch.float64
@@ -148,20 +149,10 @@ def test_bad_problems_are_refused():
 
 
 # -- a known answer --------------------------------------------------------------------------------
-class Scalar(ControlSystem):
-    """x+ = a x + u, natively discrete."""
-
-    def __init__(self, a: float) -> None:
-        self.a = a
-        super().__init__(state_names=("x",), input_names=("u",), dt=1.0, x_eq=(0.0,), u_eq=(0.0,),
-                         state_low=(-2.0,), state_high=(2.0,), input_low=(-1.0,), input_high=(1.0,), Q=1.0, R=1.0)
-
-    def _advance(self, x, u, xp):
-        return (x[0] * self.a + u[0],)
 
 
 def _scalar_loop(a: float) -> ClosedLoop:
-    return ClosedLoop(Scalar(a), lambda x, ops: x * 0.0, lambda x, ops: ops.sum(ops.abs(x)))
+    return scalar_loop(a)
 
 
 @pytest.mark.parametrize("a, kappa, expected", [
