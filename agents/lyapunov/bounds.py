@@ -17,8 +17,10 @@ when the input has few dimensions, as a plant's state has):
   clamp, ...), so no sampling is involved.
 - products of two bounded values: McCormick's envelopes; ``1 / t`` on boxes away from 0.
 
-A small margin (relative 1e-12) is added to every relaxation's offsets so floating-point rounding
-cannot make a bound unsound. ``interval()`` gives each element's lower and upper bound on its box.
+A margin of 1e-12 relative to the magnitudes involved (10^4 times float64's unit roundoff, room for
+the rounding accumulated through layers) is added to every relaxation's offsets and every interval,
+so floating-point rounding cannot make a bound unsound; it is relative, not absolute, so tiny values
+keep their precision. ``interval()`` gives each element's lower and upper bound on its box.
 
 The same model code runs on tensors and on Bounds: ``BOUND_OPS`` offers the methods of
 :class:`agents.lyapunov.ops.TorchOps`, and ``BOUND_XP`` the backend methods a
@@ -32,7 +34,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-MARGIN = 1e-12  # relative safety margin on relaxation offsets (floating-point rounding)
+MARGIN = 1e-12  # relative safety margin (floating-point rounding is ~1e-16 relative per operation)
+TINY = 1e-300   # and an absolute one, for results that are exactly 0
 
 # slope_l, offset_l, slope_u, offset_u of the two lines, then the function's exact range low, high
 Relaxation = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -86,8 +89,8 @@ class Bounds:
         # widened by the rounding the affine evaluation (and the model's own arithmetic) may carry
         scale_l = (self.A_l.abs() * (center.abs() + radius)).sum(-1) + self.c_l.abs()
         scale_u = (self.A_u.abs() * (center.abs() + radius)).sum(-1) + self.c_u.abs()
-        lower = torch.maximum(lower - MARGIN * (1.0 + scale_l), self.box_l)
-        upper = torch.minimum(upper + MARGIN * (1.0 + scale_u), self.box_u)
+        lower = torch.maximum(lower - MARGIN * scale_l - TINY, self.box_l)
+        upper = torch.minimum(upper + MARGIN * scale_u + TINY, self.box_u)
         return lower, upper
 
     # -- exact operations ---------------------------------------------------------------------
@@ -95,10 +98,12 @@ class Bounds:
         if isinstance(other, Bounds):
             return Bounds(self.lo, self.hi, self.A_l + other.A_l, self.c_l + other.c_l,
                           self.A_u + other.A_u, self.c_u + other.c_u,
-                          _round_down(self.box_l + other.box_l), _round_up(self.box_u + other.box_u))
+                          _round_down(self.box_l + other.box_l, self.box_l.abs() + other.box_l.abs()),
+                          _round_up(self.box_u + other.box_u, self.box_u.abs() + other.box_u.abs()))
         value = _as_tensor(other, self.lo)
         return Bounds(self.lo, self.hi, self.A_l, self.c_l + value, self.A_u, self.c_u + value,
-                      _round_down(self.box_l + value), _round_up(self.box_u + value))
+                      _round_down(self.box_l + value, self.box_l.abs() + value.abs()),
+                      _round_up(self.box_u + value, self.box_u.abs() + value.abs()))
 
     __radd__ = __add__
 
@@ -169,15 +174,18 @@ class Bounds:
         c_u = self.c_u @ positive.T + self.c_l @ negative.T
         box_l = self.box_l @ positive.T + self.box_u @ negative.T
         box_u = self.box_u @ positive.T + self.box_l @ negative.T
+        magnitude = torch.maximum(self.box_l.abs(), self.box_u.abs()) @ weight.abs().T
         if bias is not None:
             bias = _as_tensor(bias.detach(), self.lo)
             c_l, c_u, box_l, box_u = c_l + bias, c_u + bias, box_l + bias, box_u + bias
-        return Bounds(self.lo, self.hi, A_l, c_l, A_u, c_u, _round_down(box_l), _round_up(box_u))
+            magnitude = magnitude + bias.abs()
+        return Bounds(self.lo, self.hi, A_l, c_l, A_u, c_u, _round_down(box_l, magnitude), _round_up(box_u, magnitude))
 
     def sum(self) -> Bounds:
         """The sum over the last dimension."""
         return Bounds(self.lo, self.hi, self.A_l.sum(-2), self.c_l.sum(-1), self.A_u.sum(-2), self.c_u.sum(-1),
-                      _round_down(self.box_l.sum(-1)), _round_up(self.box_u.sum(-1)))
+                      _round_down(self.box_l.sum(-1), self.box_l.abs().sum(-1)),
+                      _round_up(self.box_u.sum(-1), self.box_u.abs().sum(-1)))
 
     # -- relaxations --------------------------------------------------------------------------
     def relax(self, relaxation: Relaxation) -> Bounds:
@@ -207,16 +215,21 @@ class Bounds:
 
 # -- relaxations of scalar functions on [l, u] --------------------------------------------------
 def _margin(*values: torch.Tensor) -> torch.Tensor:
+    """Rounding allowance of a result computed from terms of these magnitudes: relative to the
+    terms, not to 1 -- an absolute allowance would swamp tiny values such as the CSTR's
+    exp(-E / T) ~ 1e-11 before they are scaled by k0 ~ 7e10."""
     scale = sum(v.abs() for v in values)
-    return MARGIN * (1.0 + scale)
+    return MARGIN * scale + TINY
 
 
-def _round_down(value: torch.Tensor) -> torch.Tensor:
-    return value - MARGIN * (1.0 + value.abs())
+def _round_down(value: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """``value`` lowered by the rounding of a result whose terms had magnitude ``scale`` (default
+    ``|value|``: a product or a function value, rounded relative to itself)."""
+    return value - MARGIN * (value.abs() if scale is None else scale) - TINY
 
 
-def _round_up(value: torch.Tensor) -> torch.Tensor:
-    return value + MARGIN * (1.0 + value.abs())
+def _round_up(value: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    return value + MARGIN * (value.abs() if scale is None else scale) + TINY
 
 
 def _range(f: Callable[[torch.Tensor], torch.Tensor], candidates: list[torch.Tensor], l: torch.Tensor,

@@ -27,6 +27,7 @@ FUNCTIONS = {
     "arrhenius": lambda x, o: o.exp(-3.0 / (x[..., 0] + 10.0)) * (x[..., 1] + 5.0),
     "quotient": lambda x, o: x[..., 1] / (o.abs(x[..., 0]) + 2.0),
     "arrhenius_of_square": lambda x, o: o.exp(-3.0 / (o.square(x[..., 0]) + 1.0)),
+    "cstr_rate": lambda x, o: 7.2e10 * o.exp(-8750.0 / (x[..., 0] + 350.0)) * (x[..., 1] + 5.0),
 }
 
 
@@ -107,6 +108,17 @@ def test_the_interval_carried_alongside_tightens_what_the_lines_cannot():
     assert lower.item() == pytest.approx(0.0, abs=1e-9) and upper.item() == pytest.approx(4.0, abs=1e-9)
     product = box[..., 0] * box[..., 0]  # McCormick lines, and the interval product [-2, 4]
     assert product.interval()[0].item() >= -2.0 - 1e-9
+
+
+def test_tiny_values_keep_their_relative_precision():
+    # the CSTR's rate constant k0 exp(-E / T): exp(-25) ~ 1.4e-11 scaled by 7.2e10; a rounding
+    # allowance absolute rather than relative (1e-12) would make this 7 % wide on a single point
+    T = torch.tensor([[350.0, 0.0]], dtype=torch.float64)
+    rate = 7.2e10 * BOUND_OPS.exp(-8750.0 / Bounds.input(T, T)[..., 0])
+    lower, upper = rate.interval()
+    exact = 7.2e10 * math.exp(-8750.0 / 350.0)
+    assert lower.item() <= exact <= upper.item()
+    assert (upper - lower).item() < 1e-9 * exact
 
 
 def test_bad_input_is_named():
