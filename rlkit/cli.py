@@ -104,9 +104,10 @@ def train_command(args: list[str]) -> int:
 
         print(OmegaConf.to_yaml(cfg, resolve=True), end="")
         return 0
+    from rlkit import catalogue
     from rlkit.train import train, uses_ray
 
-    if cfg.backend == "ray" and not uses_ray(catalogue_factory(cfg)):
+    if cfg.backend == "ray" and not uses_ray(catalogue.resolve_factory(cfg.agent.factory)):
         from rlkit.distributed import run_as_tasks
 
         summary = run_as_tasks([cfg], [overrides], announce=lambda _: None)[0]  # the run as one task
@@ -116,12 +117,6 @@ def train_command(args: list[str]) -> int:
         summary = train(cfg, overrides)
     report(summary)
     return 130 if summary["status"] == "interrupted" else 0  # 130: the shell's code for Ctrl-C
-
-
-def catalogue_factory(cfg) -> type:
-    from rlkit import catalogue
-
-    return catalogue.resolve_factory(cfg.agent.factory)
 
 
 def report(summary: dict) -> None:

@@ -31,8 +31,9 @@ def trial_bundles(cfg: DictConfig) -> list[dict[str, float]]:
     head = {"CPU": float(cfg.ray.trial_cpus)}
     if cfg.ray.trial_gpus:
         head["GPU"] = float(cfg.ray.trial_gpus)
-    agent_class = catalogue.resolve_factory(cfg.agent.factory)
-    runners = cfg.ray.num_env_runners if getattr(agent_class, "ray_settings", ()) else 0
+    from rlkit.train import uses_ray
+
+    runners = cfg.ray.num_env_runners if uses_ray(catalogue.resolve_factory(cfg.agent.factory)) else 0
     return [head] + [{"CPU": 1.0}] * int(runners)
 
 

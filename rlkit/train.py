@@ -93,10 +93,6 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
     else:
         run, checkpoint, start = None, None, 0
 
-    if uses_ray(agent_class) and cfg.ray.address is not None:
-        from rlkit.ray_cluster import check_reachable
-
-        check_reachable(str(cfg.ray.address))  # before anything is written
     # a resumed run seeds its envs afresh so it does not replay the first run's episodes
     train_env = make_training_env(cfg.env, cfg.n_envs, cfg.vec_env, seed=cfg.seed + start)
     agent = None
@@ -230,7 +226,7 @@ def _summary(
             "torch": torch.__version__,
             "gymnasium": gymnasium.__version__,
             "python": platform.python_version(),
-            **({"ray": _ray_version()} if hasattr(agent, "ray_settings") else {}),
+            **({"ray": _ray_version()} if uses_ray(type(agent)) else {}),
         },
         "device": str(getattr(agent, "device", cfg.device)),
         **({"timing": agent.timing_summary()} if hasattr(agent, "timing_summary") else {}),

@@ -177,7 +177,7 @@ class LyapunovAgent:
                   else {"max_depth": h["max_depth"], "max_boxes": h["max_boxes"]})
         rho, result = largest_rho(self.closed_loop(), self.box_low, self.box_high, h["kappa"], h["hole"],
                                   tolerance=h["rho_tolerance"], backend=backend, **budget)
-        if result is None:  # not even a small level verifies: record the failed attempt at the training level
+        if not result.holds:  # not even a small level verifies: record the failed attempt at the training level
             result = verify_with(backend, self.closed_loop(), self.box_low, self.box_high, h["rho"], h["kappa"],
                                  h["hole"], **budget)
         self.certificate = certificates.build(
@@ -185,20 +185,12 @@ class LyapunovAgent:
             backend=backend,
             verification_wall_time_s=round(time.perf_counter() - started, 3),
             training_wall_time_s=round(self.training_wall_time_s, 3), eps=h["eps"],
-            region_volume_fraction_sampled=self.region_volume_fraction(result.rho if result.holds else 0.0))
+            region_volume_fraction_sampled=certificates.sampled_region_share(
+                self.lyapunov, self.box_low, self.box_high, result.rho if result.holds else 0.0))
         if self.logger is not None:
             self.logger.record("lyapunov/certified_rho", rho)
             self.logger.record("lyapunov/verified_volume_fraction", result.verified_volume_fraction)
         return self.certificate
-
-    def region_volume_fraction(self, rho: float, samples: int = 100_000) -> float:
-        """The share of the box where ``V <= rho`` (outside the hole counts too), estimated from
-        ``samples`` uniform states with a fixed seed: a sampled figure, not part of the proof."""
-        generator = torch.Generator().manual_seed(12345)
-        low, high = torch.as_tensor(self.box_low), torch.as_tensor(self.box_high)
-        x = low + (high - low) * torch.rand(samples, len(low), generator=generator, dtype=torch.float64)
-        with torch.no_grad():
-            return float((self.lyapunov(x) <= rho).double().mean())
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:

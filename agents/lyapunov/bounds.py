@@ -387,48 +387,30 @@ def relax_leaky_relu(slope: float) -> Callable[[torch.Tensor, torch.Tensor], Rel
 relax_relu = relax_leaky_relu(0.0)
 
 
+def _elementwise(relax_on: Callable[[torch.Tensor, torch.Tensor], Relaxation]) -> staticmethod:
+    """An op applying one scalar function elementwise through its relaxation."""
+    return staticmethod(lambda x: x.apply(relax_on))
+
+
 class BoundOps:
     """:class:`agents.lyapunov.ops.TorchOps` on Bounds."""
+
+    relu = _elementwise(relax_relu)
+    tanh = _elementwise(relax_tanh)
+    sin = _elementwise(relax_sin)
+    cos = _elementwise(relax_cos)
+    exp = _elementwise(relax_exp)
+    sqrt = _elementwise(relax_sqrt)
+    square = _elementwise(relax_square)
+    abs = _elementwise(relax_abs)
 
     @staticmethod
     def linear(x: Bounds, weight: torch.Tensor, bias: torch.Tensor | None) -> Bounds:
         return x.linear(weight, bias)
 
     @staticmethod
-    def relu(x: Bounds) -> Bounds:
-        return x.apply(relax_relu)
-
-    @staticmethod
     def leaky_relu(x: Bounds, slope: float) -> Bounds:
         return x.apply(relax_leaky_relu(float(slope)))
-
-    @staticmethod
-    def tanh(x: Bounds) -> Bounds:
-        return x.apply(relax_tanh)
-
-    @staticmethod
-    def sin(x: Bounds) -> Bounds:
-        return x.apply(relax_sin)
-
-    @staticmethod
-    def cos(x: Bounds) -> Bounds:
-        return x.apply(relax_cos)
-
-    @staticmethod
-    def exp(x: Bounds) -> Bounds:
-        return x.apply(relax_exp)
-
-    @staticmethod
-    def sqrt(x: Bounds) -> Bounds:
-        return x.apply(relax_sqrt)
-
-    @staticmethod
-    def square(x: Bounds) -> Bounds:
-        return x.apply(relax_square)
-
-    @staticmethod
-    def abs(x: Bounds) -> Bounds:
-        return x.apply(relax_abs)
 
     @staticmethod
     def clamp(x: Bounds, low: Any, high: Any) -> Bounds:
@@ -456,10 +438,7 @@ class BoundXP:
     exp = staticmethod(BoundOps.exp)
     sqrt = staticmethod(BoundOps.sqrt)
     abs = staticmethod(BoundOps.abs)
-
-    @staticmethod
-    def stack(parts: Sequence[Bounds]) -> Bounds:
-        return Bounds.stack(list(parts))
+    stack = staticmethod(BoundOps.stack)
 
 
 BOUND_XP = BoundXP()

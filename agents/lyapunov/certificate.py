@@ -30,6 +30,19 @@ BACKEND = BACKEND_DESCRIPTIONS["bounds"]
 REQUIRED = ("version", "backend", "box_low", "box_high", "rho", "kappa", "hole", "result", "hashes")
 
 
+def sampled_region_share(lyapunov: Any, box_low: Any, box_high: Any, rho: float, samples: int = 100_000,
+                         seed: int = 12345) -> float:
+    """The share of the box where ``V <= rho`` (the hole included), from ``samples`` uniform states
+    with a fixed seed: a sampled figure, not part of the proof; 0 when no level verified."""
+    if not rho > 0:
+        return 0.0
+    generator = torch.Generator().manual_seed(seed)
+    low, high = torch.as_tensor(np.asarray(box_low, dtype=np.float64)), torch.as_tensor(np.asarray(box_high, dtype=np.float64))
+    x = low + (high - low) * torch.rand(samples, len(low), generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        return float((lyapunov(x) <= rho).double().mean())
+
+
 def hash_module(module: torch.nn.Module) -> str:
     """SHA-256 of a module's state (names, shapes, dtypes and float64 values, in order)."""
     digest = hashlib.sha256()

@@ -196,6 +196,7 @@ def verify(loop: ClosedLoop, box_low: Any, box_high: Any, rho: float, kappa: flo
 
 
 BACKENDS = ("bounds", "z3")
+LOWEST_LEVEL = 1e-12  # largest_rho gives up below this fraction of its upper end
 
 
 def verify_with(backend: str, loop: ClosedLoop, box_low: Any, box_high: Any, rho: float, kappa: float,
@@ -214,11 +215,13 @@ def verify_with(backend: str, loop: ClosedLoop, box_low: Any, box_high: Any, rho
 
 def largest_rho(loop: ClosedLoop, box_low: Any, box_high: Any, kappa: float, hole: float = 0.0,
                 rho_high: float | None = None, tolerance: float = 0.02, backend: str = "bounds",
-                **options: Any) -> tuple[float, VerificationResult | None]:
+                **options: Any) -> tuple[float, VerificationResult]:
     """The largest level ``rho`` (to ``tolerance`` relative) whose sublevel set verifies, by bisection.
 
-    ``rho_high`` defaults to the largest ``V`` on the box's corners and a grid (an upper end); returns
-    ``(0.0, None)`` when not even a small level verifies."""
+    ``rho_high`` defaults to the largest ``V`` on the box's corners and a grid (an upper end). When no
+    level verifies, the bisection from 0 stops once its upper end is ``LOWEST_LEVEL`` times the first
+    (about 40 halvings, not the thousand down to float underflow) and returns ``(0.0, the last failed
+    attempt)``."""
     box_low = np.asarray(box_low, dtype=np.float64)
     box_high = np.asarray(box_high, dtype=np.float64)
     if rho_high is None:
@@ -230,11 +233,12 @@ def largest_rho(loop: ClosedLoop, box_low: Any, box_high: Any, kappa: float, hol
     attempt = verify_with(backend, loop, box_low, box_high, high, kappa, hole, **options)
     if attempt.holds:
         return high, attempt
-    while high - low > tolerance * high:
+    floor = LOWEST_LEVEL * high
+    while high - low > tolerance * high and high > floor:
         middle = (low + high) / 2
         attempt = verify_with(backend, loop, box_low, box_high, middle, kappa, hole, **options)
         if attempt.holds:
             low, best = middle, attempt
         else:
             high = middle
-    return low, best
+    return (low, best) if best is not None else (0.0, attempt)

@@ -291,10 +291,9 @@ class RLlibAgent:
 
         config_class = getattr(algorithms, f"{self.algorithm}Config")
         k = self.kwargs
-        env_config = {"spec": self.env_spec}
         config = (
             config_class()
-            .environment(env=rllib_envs.REGISTERED_NAME, env_config=env_config,
+            .environment(env=rllib_envs.REGISTERED_NAME, env_config=rllib_envs.env_config(self.env_spec),
                          observation_space=self.observation_space, action_space=self.action_space)
             .env_runners(num_env_runners=k["num_env_runners"], num_envs_per_env_runner=k["num_envs_per_env_runner"],
                          rollout_fragment_length=k["rollout_fragment_length"])
@@ -331,7 +330,7 @@ class RLlibAgent:
 
             if not ray.is_initialized():
                 ray.init(include_dashboard=False, log_to_driver=self.verbose > 0)
-            rllib_envs.register(self.env_spec)
+            rllib_envs.register()
             algo = self._config.build_algo()
             if self._restore_from is not None:
                 algo.restore_from_path(str(self._restore_from))

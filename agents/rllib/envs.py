@@ -29,9 +29,13 @@ def make_from_spec(env_config: dict) -> gym.Env:
     return gym.make(env_config["spec"])
 
 
-def register(spec: gym.envs.registration.EnvSpec) -> dict:
-    """Register the creator with Ray (once per process) and return the env_config for ``spec``."""
+def env_config(spec: gym.envs.registration.EnvSpec) -> dict:
+    """The ``env_config`` RLlib hands :func:`make_from_spec` on every env runner."""
+    return {"spec": spec}
+
+
+def register() -> None:
+    """Register the creator with Ray under :data:`REGISTERED_NAME` (repeating it is harmless)."""
     from ray.tune.registry import register_env
 
     register_env(REGISTERED_NAME, make_from_spec)
-    return {"spec": spec}

@@ -137,7 +137,8 @@ def test_asha_sweep_stops_weak_trials_through_tune(cli, runs_root, local_ray):
     root = runs_root / "asha"
     code, out, err = cli("train", "-m", "seed=0,1,2,3", "env=CartPole-v1", *FAST_PPO, *QUIET,
                          "total_timesteps=512", "eval.every=128", "backend=ray", "ray.scheduler=asha",
-                         "ray.grace_period=128", "ray.reduction_factor=2", f"run_dir={root}")
+                         "ray.grace_period=128", "ray.reduction_factor=2", f"run_dir={root}",
+                         "ray.trial_cpus=2")  # one trial at a time: ASHA sees the reports in a fixed order
     assert code == 0, err
     summaries = [json.loads(path.read_text()) for path in sorted(root.glob("*_CartPole-v1_ppo/summary.json"))]
     assert len(summaries) == 4
