@@ -42,6 +42,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.lyapunov:run",
         "verified region of attraction: learned controller + neural Lyapunov function vs LQR + x'Px, same box",
     ),
+    "hybrid": (
+        "rlkit.bench.hybrid:run",
+        "car tracking over friction switches: RoA planner vs LQR, MPC, common CLF, SAC/PPO on the same 25 roads",
+    ),
     "ray": (
         "rlkit.bench.ray_scaling:run",
         "RLlib sampling with 0/1/2 env runners (scaling efficiency), rlkit's per-iteration overhead vs plain RLlib",

@@ -1,0 +1,206 @@
+"""What every car-tracking controller shares: reading the env's model, the observation's parts, the
+LQR gain schedule per friction mode, and the agent surface (act, save, load) of a controller.
+
+The controllers act on the deviation ``e = x - x_eq(p)`` of the tracking-error state from steady
+cornering on the reference (``envs.hybrid.car.CarTracking.equilibrium``), where ``p`` are the
+parameters ``[v_ref, omega_ref, a_ref, mu_scale]`` the observation implies.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.linalg
+import torch
+from gymnasium import spaces
+
+from agents.archive import read_archive, write_archive
+from agents.rollout import StepRunner
+from envs.hybrid.car import CarTracking
+from envs.hybrid.car_env import FIELD, OBSERVATION_FIELDS, reference_params
+
+SAVE_FORMAT = 1
+DATA_FILE, META_FILE = "data.pkl", "meta.json"
+N_OBS = len(OBSERVATION_FIELDS)
+DEFAULT_Q = (1.0, 10.0, 0.1, 1.0, 10.0, 1.0, 1.0)  # x, y, steering, speed, heading, yaw rate, slip
+DEFAULT_R = (1.0, 1.0)
+
+
+def car_env_model(env: Any) -> tuple[CarTracking, bool]:
+    """(the car system, whether the env takes reference commands) of a car_hybrid env, plain, wrapped
+    or inside an SB3 VecEnv; a ValueError naming the requirement otherwise."""
+    if env is None:
+        raise ValueError("this agent needs the car_hybrid env (rlkit/CarHybrid-v0) to act in; got no env")
+    if hasattr(env, "get_attr") and hasattr(env, "num_envs"):
+        unwrapped = env.get_attr("unwrapped", indices=[0])[0]
+    else:
+        unwrapped = getattr(env, "unwrapped", env)
+    system = getattr(unwrapped, "system", None)
+    if not isinstance(system, CarTracking):
+        raise ValueError(f"this agent controls the hybrid car: it needs env=car_hybrid or car_hybrid_planned "
+                         f"(rlkit/CarHybrid-v0), not {type(unwrapped).__name__}")
+    return system, bool(getattr(unwrapped, "reference_commands", False))
+
+
+def as_batch(observation: Any) -> tuple[np.ndarray, bool]:
+    """Observations as a float64 (N, 17) batch and whether a single one was given."""
+    obs = np.asarray(observation, dtype=np.float64)
+    single = obs.ndim == 1
+    obs = obs.reshape(-1, obs.shape[-1])
+    if obs.shape[-1] != N_OBS:
+        raise ValueError(f"a car_hybrid observation has {N_OBS} entries ({', '.join(OBSERVATION_FIELDS)}); "
+                         f"got shape {np.shape(observation)}")
+    return obs, single
+
+
+def deviation(system: CarTracking, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(params, e = x - x_eq, x_eq, u_eq) for a batch of observations (float64 numpy)."""
+    params = reference_params(obs)
+    x_eq, u_eq = system.equilibrium(torch.from_numpy(params))
+    x_eq, u_eq = x_eq.numpy(), u_eq.numpy()
+    return params, obs[:, :7] - x_eq, x_eq, u_eq
+
+
+class LQRSchedule:
+    """Discrete-time LQR gains of the car linearised about steady cornering, per parameter vector.
+
+    The gain depends on speed, turn rate and friction; gains are cached on the parameters rounded to
+    ``resolution`` (3 decimals), so a drive over a road solves a few hundred Riccati equations at most.
+    """
+
+    def __init__(self, system: CarTracking, Q: Any = DEFAULT_Q, R: Any = DEFAULT_R, resolution: int = 3) -> None:
+        self.system = system
+        self.Q = np.diag(np.asarray(Q, dtype=np.float64))
+        self.R = np.diag(np.asarray(R, dtype=np.float64))
+        if self.Q.shape != (7, 7) or self.R.shape != (2, 2):
+            raise ValueError(f"Q needs 7 and R 2 diagonal weights (got {len(Q)} and {len(R)})")
+        if np.any(np.diag(self.Q) < 0) or np.any(np.diag(self.R) <= 0):
+            raise ValueError("Q's weights must be non-negative and R's positive")
+        self.resolution = resolution
+        self._cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def gain_and_cost(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(K, P): u = u_eq - K e, cost-to-go e' P e, for one parameter vector."""
+        key = tuple(np.round(np.asarray(params, dtype=np.float64), self.resolution))
+        if key not in self._cache:
+            A, B, _, _ = self.system.linearize_mode(torch.tensor(key, dtype=torch.float64))
+            dt = self.system.dt
+            Ad, Bd = np.eye(7) + dt * A, dt * B  # the env's explicit Euler step
+            P = scipy.linalg.solve_discrete_are(Ad, Bd, self.Q, self.R)
+            K = np.linalg.solve(self.R + Bd.T @ P @ Bd, Bd.T @ P @ Ad)
+            self._cache[key] = (K, P)
+        return self._cache[key]
+
+    def control(self, params: np.ndarray, e: np.ndarray, u_eq: np.ndarray) -> np.ndarray:
+        """Saturated LQR inputs for a batch."""
+        u = np.empty((len(e), 2))
+        for row in range(len(e)):
+            K, _ = self.gain_and_cost(params[row])
+            u[row] = u_eq[row] - K @ e[row]
+        return np.clip(u, -self.system.input_limit, self.system.input_limit)
+
+
+class CarControllerAgent(StepRunner):
+    """The agent surface of a car controller: subclasses define ``control(obs) -> u`` (N, 2) and may
+    override ``reference(obs)`` (the planner's ``[speed, offset]`` commands; by default the segment's
+    nominal speed on the centreline) and ``_state()`` / ``_restore(state)`` for what ``save`` keeps."""
+
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
+
+    @classmethod
+    def check_env(cls, env: Any) -> None:
+        car_env_model(env)
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
+                 verbose: int = 0, **hyperparameters: Any) -> None:
+        if policy is not None:
+            raise ValueError(f"{type(self).__name__} has no policy argument; leave policy unset (got {policy!r})")
+        self.system, self.reference_commands = car_env_model(env)
+        self.env, self.seed, self.device, self.verbose = env, seed, device, verbose
+        self.hyperparameters = hyperparameters
+        self.num_timesteps, self._total_timesteps, self._last_obs, self._logger = 0, 0, None, None
+
+    # -- acting ---------------------------------------------------------------------------------
+    def control(self, obs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def reference(self, obs: np.ndarray) -> np.ndarray:
+        return np.stack([obs[:, FIELD["nominal_speed"]], np.zeros(len(obs))], axis=-1)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Actions for a batch of observations: the inputs, plus the reference commands where the env
+        takes them. With commands, the inputs are computed for the commanded reference."""
+        if not self.reference_commands:
+            return self.control(obs)
+        command = self.reference(obs)
+        moved = shift_reference(obs, command)
+        return np.concatenate([self.control(moved), command], axis=-1)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        obs, single = as_batch(observation)
+        if not np.all(np.isfinite(obs)):
+            raise ValueError(f"{type(self).__name__}: the observation holds NaN or infinite values")
+        actions = self.act(obs).astype(np.float32)
+        return (actions[0] if single else actions), state
+
+    def _actions(self, env: Any) -> np.ndarray:
+        return self.predict(self._last_obs)[0]
+
+    def get_env(self) -> Any:
+        return self.env
+
+    def set_env(self, env: Any) -> None:
+        self.system, self.reference_commands = car_env_model(env)
+        self.env, self._last_obs = env, None
+
+    # -- saving ---------------------------------------------------------------------------------
+    def _state(self) -> Any:
+        return None
+
+    def _restore(self, state: Any) -> None:
+        """Rebuild what ``_state`` returned."""
+
+    def save(self, path: Any) -> None:
+        data = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
+                "seed": self.seed, "num_timesteps": self.num_timesteps, "reference_commands": self.reference_commands,
+                "dt": self.system.dt, "input_limit": self.system.input_limit, "state": self._state()}
+        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "module": type(self).__module__,
+                "hyperparameters": self.hyperparameters, "num_timesteps": self.num_timesteps}
+        write_archive(path, {DATA_FILE: pickle.dumps(data), META_FILE: json.dumps(meta, indent=2, default=str)})
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> CarControllerAgent:
+        data = read_archive(path, DATA_FILE, pickle.loads, kind="car controller", save_format=SAVE_FORMAT,
+                            class_name=cls.__name__)
+        agent = cls.__new__(cls)
+        agent.hyperparameters, agent.seed, agent.device = data["hyperparameters"], data["seed"], device
+        agent.verbose = kwargs.get("verbose", 0)
+        agent.num_timesteps, agent._total_timesteps, agent._last_obs, agent._logger = data["num_timesteps"], 0, None, None
+        agent.system = CarTracking(dt=data["dt"], input_limit=data["input_limit"])
+        agent.reference_commands, agent.env = data["reference_commands"], None
+        agent._setup()
+        agent._restore(data["state"])
+        if env is not None:
+            agent.set_env(env)
+        return agent
+
+    def _setup(self) -> None:
+        """Build what the hyperparameters define (called by __init__ of subclasses and by load)."""
+
+
+def shift_reference(obs: np.ndarray, command: np.ndarray) -> np.ndarray:
+    """The observations as they will read once the reference moves to ``command`` = [speed, offset]
+    (the env's own bookkeeping: the speed and lateral errors and the yaw-rate error shift)."""
+    moved = obs.copy()
+    speed, offset = command[:, 0], command[:, 1]
+    before = reference_params(obs)[:, 1]
+    moved[:, FIELD["speed_error"]] -= speed - obs[:, FIELD["reference_speed"]]
+    moved[:, FIELD["y_error"]] -= offset - obs[:, FIELD["offset"]]
+    moved[:, FIELD["reference_speed"]] = speed
+    moved[:, FIELD["offset"]] = offset
+    moved[:, FIELD["yaw_rate_error"]] -= reference_params(moved)[:, 1] - before
+    return moved

@@ -1,0 +1,363 @@
+"""Baseline controllers of the hybrid car (the source paper's comparison): LQR per mode, nonlinear MPC
+and one common control Lyapunov function for all modes.
+
+All three act on the deviation ``e = x - x_eq(p)`` from steady cornering on the observed reference
+(:mod:`agents.hybrid_roa.base`) and share its agent surface (``predict``, ``learn`` as a plain drive,
+``save`` / ``load``).
+
+- :class:`HybridLQRAgent` (``agent=hybrid_lqr``): the discrete LQR gain of the mode the car is in
+  (friction from the observation) at the observed speed and curvature, saturated to the input box.
+- :class:`HybridMPCAgent` (``agent=hybrid_mpc``): single-shooting nonlinear MPC on the car's torch
+  model (the env's Euler step with its clipping) over ``horizon`` steps, re-planned every
+  ``replan_every`` steps and applied open loop in between; it sees the road preview and switches
+  the predicted mode and curvature where the car is predicted to reach the next segment.
+- :class:`CommonCLFAgent` (``agent=hybrid_clf``): ``V(e) = e' P e`` with ``P`` the LQR cost matrix of
+  one design mode, the same ``V`` on every road; the input is the design LQR input moved as little
+  as possible to make ``dV/dt <= -rate V`` under the true mode's linearisation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from agents.hybrid_roa.base import DEFAULT_Q, DEFAULT_R, CarControllerAgent, LQRSchedule, deviation
+from envs.hybrid.car_env import FIELD, reference_params
+
+
+def _weights(name: str, value: Any, size: int, positive: bool) -> list[float]:
+    """A list of ``size`` finite diagonal weights (non-negative, or positive), or a ValueError."""
+    try:
+        weights = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of {size} numbers (got {value!r})") from None
+    if weights.ndim != 1 or len(weights) != size:
+        raise ValueError(f"{name} must be a list of {size} diagonal weights (got {value!r})")
+    if not np.all(np.isfinite(weights)) or np.any(weights <= 0 if positive else weights < 0):
+        raise ValueError(f"{name}'s weights must be finite and {'positive' if positive else 'non-negative'} "
+                         f"(got {value!r})")
+    return weights.tolist()
+
+
+def _integer(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
+            high is not None and value > high):
+        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise ValueError(f"{name} must be {allowed} (got {value!r})")
+    return int(value)
+
+
+def _no_extra(agent: str, extra: dict) -> None:
+    if extra:
+        raise ValueError(f"{agent} got unknown hyperparameters {sorted(extra)}")
+
+
+class HybridLQRAgent(CarControllerAgent):
+    """LQR per mode: ``u = u_eq - K(p) e`` with ``K(p)`` the discrete LQR gain of the car linearised
+    about steady cornering for the observed parameters ``p`` (the mode the car is in), saturated.
+
+    Hyperparameters: ``Q`` (7 state weights), ``R`` (2 input weights).
+    """
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
+                 verbose: int = 0, Q: Sequence[float] = DEFAULT_Q, R: Sequence[float] = DEFAULT_R,
+                 **extra: Any) -> None:
+        _no_extra(type(self).__name__, extra)
+        super().__init__(policy, env, seed, device, verbose, Q=_weights("Q", Q, 7, False),
+                         R=_weights("R", R, 2, True))
+        self._setup()
+
+    def _setup(self) -> None:
+        self.schedule = LQRSchedule(self.system, self.hyperparameters["Q"], self.hyperparameters["R"])
+
+    def control(self, obs: np.ndarray) -> np.ndarray:
+        params, e, _, u_eq = deviation(self.system, obs)
+        return self.schedule.control(params, e, u_eq)
+
+
+class HybridMPCAgent(CarControllerAgent):
+    """Nonlinear MPC with the road preview.
+
+    Each plan minimises, over ``horizon`` inputs within ``+-input_limit``,
+    ``sum_k e_k' Q e_k + (u_k - u_eq,k)' R (u_k - u_eq,k) + e_N' P e_N`` by single shooting through
+    ``system.step`` (Euler with the env's clipping), where ``e_k`` is the predicted deviation from
+    steady cornering and ``P`` the LQR cost-to-go at the end of the horizon. The predicted mode and
+    curvature switch to the next segment's at the first step where the car, at its current speed,
+    has covered ``distance_to_switch`` (the yaw-rate error, and without reference commands the speed
+    error, shift as the env shifts them). L-BFGS-B with torch gradients, ``maxiter`` iterations,
+    started from the cheaper of the previous plan shifted by ``replan_every`` steps (padded with its
+    last input) and the LQR rollout; the result is never worse than that start.
+
+    Between re-plans each row of the batch applies its stored plan open loop. A row re-plans after
+    ``replan_every`` steps, when ``predict(..., episode_start=...)`` marks a new episode for it, when
+    the batch size changes, and at the start of ``learn`` (during ``learn`` a new episode is read from
+    the VecEnv's ``buf_dones`` where it has one, as SB3's DummyVecEnv). The stored plans are not saved:
+    a loaded agent re-plans on its first step.
+
+    Hyperparameters: ``horizon`` (20), ``replan_every`` (10), ``maxiter`` (30), ``Q``, ``R``.
+    """
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
+                 verbose: int = 0, horizon: int = 20, replan_every: int = 10, maxiter: int = 30,
+                 Q: Sequence[float] = DEFAULT_Q, R: Sequence[float] = DEFAULT_R, **extra: Any) -> None:
+        _no_extra(type(self).__name__, extra)
+        horizon = _integer("horizon", horizon, 1)
+        super().__init__(policy, env, seed, device, verbose, horizon=horizon,
+                         replan_every=_integer("replan_every", replan_every, 1, horizon),
+                         maxiter=_integer("maxiter", maxiter, 1), Q=_weights("Q", Q, 7, False),
+                         R=_weights("R", R, 2, True))
+        self._setup()
+
+    def _setup(self) -> None:
+        hp = self.hyperparameters
+        self.horizon, self.replan_every, self.maxiter = hp["horizon"], hp["replan_every"], hp["maxiter"]
+        self.schedule = LQRSchedule(self.system, hp["Q"], hp["R"])
+        self.Q = torch.tensor(hp["Q"], dtype=torch.float64)
+        self.R = torch.tensor(hp["R"], dtype=torch.float64)
+        self.solves, self.solve_time = 0, 0.0
+        self._logged = (0, 0.0)
+        self._clear_plans()
+        self._episode_start: Any = None
+
+    def _clear_plans(self) -> None:
+        self.plans: np.ndarray | None = None  # (N, horizon, 2)
+        self.plan_step = np.zeros(0, dtype=int)  # per row: the index of the next input to apply
+
+    # -- acting -------------------------------------------------------------------------------
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        self._episode_start = episode_start
+        try:
+            return super().predict(observation, state, episode_start, deterministic)
+        finally:
+            self._episode_start = None
+
+    def _actions(self, env: Any) -> np.ndarray:
+        return self.predict(self._last_obs, episode_start=getattr(env, "buf_dones", None))[0]
+
+    def _before_learning(self) -> None:
+        self._clear_plans()
+
+    def control(self, obs: np.ndarray) -> np.ndarray:
+        n = len(obs)
+        new_episode = np.zeros(n, dtype=bool)
+        if self.plans is None or len(self.plans) != n:
+            self.plans = np.zeros((n, self.horizon, 2))
+            self.plan_step = np.full(n, self.replan_every, dtype=int)
+            new_episode[:] = True
+        if self._episode_start is not None:
+            starts = np.asarray(self._episode_start, dtype=bool).reshape(-1)
+            if len(starts) not in (1, n):
+                raise ValueError(f"episode_start must hold one flag per observation ({n}); got {len(starts)}")
+            new_episode |= np.broadcast_to(starts, (n,))
+        for row in np.flatnonzero(new_episode | (self.plan_step >= self.replan_every)):
+            previous = None if new_episode[row] else self.plans[row]
+            self.plans[row] = self.solve(obs[row], previous, int(self.plan_step[row]))
+            self.plan_step[row] = 0
+        u = self.plans[np.arange(n), self.plan_step]
+        self.plan_step += 1
+        return u.copy()
+
+    # -- the optimal control problem ----------------------------------------------------------
+    def prediction_parameters(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """(parameters before, after the switch, the first step on the next segment) for one observation
+        (``horizon + 1`` when the car does not reach the next segment within the horizon)."""
+        before = reference_params(obs)
+        following = obs.copy()
+        following[FIELD["mu_scale"]] = obs[FIELD["next_mu_scale"]]
+        following[FIELD["curvature"]] = obs[FIELD["next_curvature"]]
+        if not self.reference_commands:  # the env moves the reference to the segment's nominal speed
+            following[FIELD["reference_speed"]] = obs[FIELD["next_speed"]]
+        after = reference_params(following)
+        speed = obs[FIELD["reference_speed"]] + obs[FIELD["speed_error"]]
+        distance = obs[FIELD["distance_to_switch"]]
+        if speed <= 0:
+            return before, after, self.horizon + 1
+        switch = max(math.ceil(distance / (speed * self.system.dt) - 1e-9), 0)
+        return before, after, min(switch, self.horizon + 1)
+
+    def problem(self, obs: np.ndarray) -> dict[str, Any]:
+        """What the cost of one observation's plans needs: the start, per-step parameters,
+        equilibria and the terminal cost matrix."""
+        before, after, switch = self.prediction_parameters(obs)
+        both = torch.from_numpy(np.stack([before, after]))
+        x_eq, u_eq = self.system.equilibrium(both)
+        which = [0 if k < switch else 1 for k in range(self.horizon + 1)]
+        _, P = self.schedule.gain_and_cost(after if which[-1] else before)
+        shift = torch.zeros(7, dtype=torch.float64)
+        shift[3] = -(after[0] - before[0])
+        shift[5] = -(after[1] - before[1])
+        return {"x0": torch.from_numpy(obs[:7].copy()), "params": both, "x_eq": x_eq, "u_eq": u_eq,
+                "which": which, "switch": switch, "shift": shift, "P": torch.from_numpy(P),
+                "gains": [self.schedule.gain_and_cost(p)[0] for p in (before, after)]}
+
+    def cost(self, problem: dict[str, Any], u: torch.Tensor) -> torch.Tensor:
+        """The plan's cost for inputs ``u`` (horizon, 2)."""
+        x, total = problem["x0"], torch.zeros((), dtype=torch.float64)
+        for k in range(self.horizon):
+            i = problem["which"][k]
+            if k == problem["switch"]:
+                x = x + problem["shift"]
+            e, du = x - problem["x_eq"][i], u[k] - problem["u_eq"][i]
+            total = total + (self.Q * e * e).sum() + (self.R * du * du).sum()
+            x = self.system.step(x, u[k], problem["params"][i])
+        if problem["switch"] == self.horizon:
+            x = x + problem["shift"]
+        e = x - problem["x_eq"][problem["which"][self.horizon]]
+        return total + e @ problem["P"] @ e
+
+    def lqr_rollout(self, problem: dict[str, Any]) -> np.ndarray:
+        """The saturated LQR's inputs along its own predicted trajectory (horizon, 2)."""
+        limit = self.system.input_limit
+        x, inputs = problem["x0"], np.empty((self.horizon, 2))
+        with torch.no_grad():
+            for k in range(self.horizon):
+                i = problem["which"][k]
+                if k == problem["switch"]:
+                    x = x + problem["shift"]
+                e = (x - problem["x_eq"][i]).numpy()
+                inputs[k] = np.clip(problem["u_eq"][i].numpy() - problem["gains"][i] @ e, -limit, limit)
+                x = self.system.step(x, torch.from_numpy(inputs[k]), problem["params"][i])
+        return inputs
+
+    def solve(self, obs: np.ndarray, previous: np.ndarray | None = None, used: int = 0) -> np.ndarray:
+        """An optimised plan (horizon, 2) for one observation; ``previous`` is the last plan of which
+        ``used`` inputs have been applied."""
+        start_time = time.perf_counter()
+        problem = self.problem(obs)
+        limit = self.system.input_limit
+
+        def value(u: np.ndarray) -> float:
+            with torch.no_grad():
+                return float(self.cost(problem, torch.from_numpy(u.reshape(self.horizon, 2))))
+
+        starts = [self.lqr_rollout(problem)]
+        if previous is not None and used < self.horizon:
+            rest = previous[used:]
+            starts.append(np.concatenate([rest, np.repeat(rest[-1:], used, axis=0)]))
+        start = min(starts, key=lambda u: value(u.reshape(-1)))
+
+        def value_and_gradient(u: np.ndarray) -> tuple[float, np.ndarray]:
+            u_t = torch.tensor(u.reshape(self.horizon, 2), dtype=torch.float64, requires_grad=True)
+            total = self.cost(problem, u_t)
+            (grad,) = torch.autograd.grad(total, u_t)
+            return float(total.detach()), grad.numpy().reshape(-1)
+
+        result = scipy.optimize.minimize(value_and_gradient, start.reshape(-1), jac=True, method="L-BFGS-B",
+                                         bounds=[(-limit, limit)] * (2 * self.horizon),
+                                         options={"maxiter": self.maxiter})
+        plan = np.clip(result.x, -limit, limit).reshape(self.horizon, 2)
+        if not (np.isfinite(result.fun) and value(plan.reshape(-1)) <= value(start.reshape(-1))):
+            plan = start
+        self.solves += 1
+        self.solve_time += time.perf_counter() - start_time
+        return plan
+
+    def _record_logs(self, logger: Any) -> None:
+        solves, seconds = self.solves - self._logged[0], self.solve_time - self._logged[1]
+        logger.record("mpc/solves", self.solves)
+        if solves:
+            logger.record("mpc/mean_solve_time_ms", 1000.0 * seconds / solves)
+        self._logged = (self.solves, self.solve_time)
+
+
+class CommonCLFAgent(CarControllerAgent):
+    """One control Lyapunov function for all modes, enforced by a CLF-QP.
+
+    ``V(e) = e' P e`` with ``P`` the LQR cost matrix of the design mode (``design_mode``) at the
+    observed speed and curvature: the same ``V`` whatever the friction. ``e`` is the deviation from
+    the true mode's steady cornering (the point the car can hold). The input solves
+
+        min |u - u_lqr|^2  s.t.  dV/dt = 2 e' P (A e + B (u - u_eq)) <= -rate V,  |u_i| <= input_limit
+
+    with ``u_lqr = u_eq - K e`` the design mode's LQR input and ``A``, ``B`` the true mode's
+    linearisation: one affine constraint ``a'u <= b`` and the box, solved exactly in closed form
+    (where no input in the box meets the constraint, the box input that lowers ``dV/dt`` most).
+
+    Hyperparameters: ``rate`` (1.0), ``design_mode`` ("normal"), ``Q``, ``R``.
+    """
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
+                 verbose: int = 0, rate: float = 1.0, design_mode: str = "normal",
+                 Q: Sequence[float] = DEFAULT_Q, R: Sequence[float] = DEFAULT_R, **extra: Any) -> None:
+        _no_extra(type(self).__name__, extra)
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            raise ValueError(f"rate must be a non-negative number (got {rate!r})") from None
+        if not (math.isfinite(rate) and rate >= 0):
+            raise ValueError(f"rate must be a non-negative number (got {rate!r})")
+        super().__init__(policy, env, seed, device, verbose, rate=rate, design_mode=design_mode,
+                         Q=_weights("Q", Q, 7, False), R=_weights("R", R, 2, True))
+        self._setup()
+
+    def _setup(self) -> None:
+        hp = self.hyperparameters
+        if not isinstance(hp["design_mode"], str) or hp["design_mode"] not in self.system.modes:
+            raise ValueError(f"design_mode must be one of the car's modes {sorted(self.system.modes)} "
+                             f"(got {hp['design_mode']!r})")
+        self.rate = hp["rate"]
+        self.design_mu = self.system.mu_scale(hp["design_mode"])
+        self.schedule = LQRSchedule(self.system, hp["Q"], hp["R"])
+        self._linearisations: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def linearisation(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Continuous-time (A, B) about steady cornering, cached on the parameters rounded as the gains."""
+        key = tuple(np.round(np.asarray(params, dtype=np.float64), self.schedule.resolution))
+        if key not in self._linearisations:
+            A, B, _, _ = self.system.linearize_mode(torch.tensor(key, dtype=torch.float64))
+            self._linearisations[key] = (A, B)
+        return self._linearisations[key]
+
+    def constraint(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: (a, b, u_lqr, V) of the CLF constraint a'u <= b."""
+        params, e, _, u_eq = deviation(self.system, obs)
+        n = len(obs)
+        a, b, u_lqr, V = np.empty((n, 2)), np.empty(n), np.empty((n, 2)), np.empty(n)
+        for row in range(n):
+            design = params[row].copy()
+            design[3] = self.design_mu
+            K, P = self.schedule.gain_and_cost(design)
+            A, B = self.linearisation(params[row])
+            Pe = P @ e[row]
+            V[row] = e[row] @ Pe
+            a[row] = 2.0 * B.T @ Pe
+            b[row] = -self.rate * V[row] - 2.0 * Pe @ A @ e[row] + a[row] @ u_eq[row]
+            u_lqr[row] = u_eq[row] - K @ e[row]
+        return a, b, u_lqr, V
+
+    def control(self, obs: np.ndarray) -> np.ndarray:
+        a, b, u_lqr, _ = self.constraint(obs)
+        limit = self.system.input_limit
+        return np.stack([clf_qp(a[row], b[row], u_lqr[row], limit) for row in range(len(obs))])
+
+
+def clf_qp(a: np.ndarray, b: float, u_ref: np.ndarray, limit: float) -> np.ndarray:
+    """argmin |u - u_ref|^2 over the box |u_i| <= limit subject to a'u <= b (2 inputs), in closed form;
+    where the box holds no such u, the box corner minimising a'u."""
+    boxed = np.clip(u_ref, -limit, limit)
+    if a @ boxed <= b:
+        return boxed
+    norm2 = float(a @ a)
+    if norm2 == 0.0:  # b < 0 = a'u for every u: nothing is feasible
+        return boxed
+    # the optimum lies on the line a'u = b: u = base + t d, d perpendicular to a
+    base, direction = a * (b / norm2), np.array([-a[1], a[0]]) / math.sqrt(norm2)
+    low, high = -math.inf, math.inf
+    for i in range(2):
+        if abs(direction[i]) < 1e-15:
+            if abs(base[i]) > limit:
+                low, high = 1.0, 0.0
+            continue
+        ends = sorted(((-limit - base[i]) / direction[i], (limit - base[i]) / direction[i]))
+        low, high = max(low, ends[0]), min(high, ends[1])
+    if low > high:  # the line misses the box: decrease V as fast as the box allows
+        return -limit * np.sign(a)
+    t = float(np.clip(direction @ (u_ref - base), low, high))
+    return np.clip(base + t * direction, -limit, limit)
