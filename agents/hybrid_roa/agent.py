@@ -3,9 +3,9 @@ the RoA planner (Meng & Fan's hybrid-systems method), as an rlkit agent on the h
 
 ``learn`` pretrains each mode's pair on its LQR, fits the RoA levels, trains each pair jointly
 (:mod:`agents.hybrid_roa.training`; ``total_timesteps`` counts training states, ``batch`` per
-iteration, shared between the modes) and refits the levels. Acting: every ``replan_every`` steps
-(and whenever the env's reference is not the one last commanded, e.g. after a reset) the planner picks
-the reference command; in between it is held, and the mode's controller tracks the moved reference.
+iteration, shared between the modes) and refits the levels. Acting: every ``replan_every`` steps (and
+at an episode start) the planner picks a target reference (speed, offset); every step the reference
+ramps toward it and the mode's controller tracks the moved reference.
 In an env without reference commands (``env=car_hybrid``) the planner is off and the agent is its
 per-mode neural controllers alone.
 """
@@ -30,8 +30,8 @@ DEFAULTS: dict[str, Any] = dict(
     controller_hidden=[64, 64], lyapunov_hidden=[64, 64], lyapunov_features=16, level_hidden=[32, 32],
     pretrain_iterations=2000, pretrain_lr=3e-3, batch=256, lr=1e-3, decrease_rate=0.05, decrease_steps=10,
     margin=0.01, anchor_weight=1.0, controller_lr_share=0.02, rollout_steps=400, level_contexts=48,
-    level_states=128, k=1.2, replan_every=10, imagine_steps=30, refine_steps=2, n_speeds=10, n_offsets=5,
-    lookahead_s=2.0, speed_weight=0.05, offset_weight=0.01, speed_range=[3.0, 30.0], max_offset=1.5,
+    level_states=128, k=3.0, replan_every=10, refine_steps=3, n_speeds=20, n_offsets=5,
+    lookahead_s=3.0, ramp_accel=7.0, ramp_offset_rate=1.0, speed_weight=0.05, offset_weight=0.01, speed_range=[3.0, 30.0], max_offset=1.5,
     Q=None, R=None,
 )
 
@@ -51,8 +51,8 @@ class HybridRoAAgent(CarControllerAgent):
         for name in ("batch", "pretrain_iterations", "rollout_steps", "replan_every", "level_contexts", "level_states"):
             if not isinstance(h[name], int) or h[name] < 1:
                 raise ValueError(f"hybrid_roa: {name} must be a positive integer (got {h[name]!r})")
-        if h["imagine_steps"] < 0 or h["refine_steps"] < 0:
-            raise ValueError("hybrid_roa: imagine_steps and refine_steps must be >= 0")
+        if h["refine_steps"] < 0:
+            raise ValueError(f"hybrid_roa: refine_steps must be >= 0 (got {h['refine_steps']})")
         torch.manual_seed(self.seed)
         limit = self.system.input_limit
         self.modes = list(self.system.modes)
@@ -62,12 +62,13 @@ class HybridRoAAgent(CarControllerAgent):
         self.planner = RoAPlanner(
             self.system, self.controllers, self.lyapunovs, self.level, speed_range=tuple(h["speed_range"]),
             max_offset=h["max_offset"], n_speeds=h["n_speeds"], n_offsets=h["n_offsets"], k=h["k"],
-            imagine_steps=h["imagine_steps"], refine_steps=h["refine_steps"], speed_weight=h["speed_weight"],
-            offset_weight=h["offset_weight"], lookahead_s=h["lookahead_s"])
+            refine_steps=h["refine_steps"], speed_weight=h["speed_weight"], offset_weight=h["offset_weight"],
+            lookahead_s=h["lookahead_s"], ramp_accel=h["ramp_accel"], ramp_offset_rate=h["ramp_offset_rate"])
         self.trained = False
         self.training_wall_time_s = 0.0
-        self._commands: np.ndarray | None = None
+        self._targets: np.ndarray | None = None
         self._since_plan: np.ndarray | None = None
+        self._numpy_controllers: dict | None = None
 
     # -- training -------------------------------------------------------------------------------
     def _ranges(self) -> Ranges:
@@ -95,6 +96,7 @@ class HybridRoAAgent(CarControllerAgent):
         if callback is not None:
             callback.on_training_start(locals(), globals())
         started = time.perf_counter()
+        self._numpy_controllers = None
         ranges = self._ranges()
         schedule = LQRSchedule(self.system, *(w for w in (h["Q"], h["R"]) if w is not None))
         if not self.trained:
@@ -115,6 +117,7 @@ class HybridRoAAgent(CarControllerAgent):
         def after_iteration(record: dict) -> bool:
             nonlocal stopped
             self.num_timesteps += h["batch"]
+            self._numpy_controllers = None  # the weights changed: evaluations take a new snapshot
             for key, value in record.items():
                 self.logger.record(f"hybrid_roa/{key}", value)
             if callback is not None:
@@ -143,28 +146,29 @@ class HybridRoAAgent(CarControllerAgent):
     # -- acting ---------------------------------------------------------------------------------
     def control(self, obs: np.ndarray) -> np.ndarray:
         params, e, _, u_eq = deviation(self.system, obs)
-        params, e, u_eq = (torch.from_numpy(a) for a in (params, e, u_eq))
-        u = torch.empty(len(obs), 2, dtype=torch.float64)
-        modes = [self.planner.mode_of(mu) for mu in obs[:, FIELD["mu_scale"]]]
-        with torch.no_grad():
-            for mode in set(modes):
-                rows = torch.tensor([i for i, m in enumerate(modes) if m == mode])
-                u[rows] = self.controllers[mode](e[rows], context(params[rows]), u_eq[rows])
-        return u.numpy()
+        ctx = context(params)
+        u = np.empty((len(obs), 2))
+        modes = np.array([self.planner.mode_of(mu) for mu in obs[:, FIELD["mu_scale"]]])
+        if self._numpy_controllers is None:  # snapshots of the trained weights, taken at the first act
+            self._numpy_controllers = {m: c.numpy_policy() for m, c in self.controllers.items()}
+        for mode in set(modes):
+            rows = modes == mode
+            u[rows] = self._numpy_controllers[mode](e[rows], ctx[rows], u_eq[rows])
+        return u
 
     def reference(self, obs: np.ndarray) -> np.ndarray:
-        n = len(obs)
-        if self._commands is None or len(self._commands) != n:
-            self._commands = np.stack([obs[:, FIELD["reference_speed"]], obs[:, FIELD["offset"]]], -1)
-            self._since_plan = np.full(n, self.hyperparameters["replan_every"])
-        held = np.stack([obs[:, FIELD["reference_speed"]], obs[:, FIELD["offset"]]], -1)
-        moved_elsewhere = np.any(np.abs(held - self._commands) > 1e-4, axis=-1)  # e.g. a new episode
-        for row in np.flatnonzero(moved_elsewhere | (self._since_plan >= self.hyperparameters["replan_every"])):
+        """The reference commands: every ``replan_every`` steps the planner sets a target (speed, offset)
+        per row; each step the reference ramps toward it."""
+        n, every = len(obs), self.hyperparameters["replan_every"]
+        if self._targets is None or len(self._targets) != n:
+            self._targets = np.zeros((n, 2))
+            self._since_plan = np.full(n, every)
+        for row in np.flatnonzero(self._since_plan >= every):
             speed, offset, _ = self.planner.plan(obs[row])
-            self._commands[row] = (speed, offset)
+            self._targets[row] = (speed, offset)
             self._since_plan[row] = 0
         self._since_plan += 1
-        return self._commands.copy()
+        return np.array([self.planner.command(o, target) for o, target in zip(obs, self._targets)])
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
@@ -193,4 +197,5 @@ class HybridRoAAgent(CarControllerAgent):
             self.controllers[mode].load_state_dict(parameters[f"controller_{mode}"])
             self.lyapunovs[mode].load_state_dict(parameters[f"lyapunov_{mode}"])
         self.level.load_state_dict(parameters["level"])
+        self._numpy_controllers = None
         self.trained, self.training_wall_time_s = state["trained"], state["training_wall_time_s"]

@@ -59,8 +59,7 @@ def as_batch(observation: Any) -> tuple[np.ndarray, bool]:
 def deviation(system: CarTracking, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(params, e = x - x_eq, x_eq, u_eq) for a batch of observations (float64 numpy)."""
     params = reference_params(obs)
-    x_eq, u_eq = system.equilibrium(torch.from_numpy(params))
-    x_eq, u_eq = x_eq.numpy(), u_eq.numpy()
+    x_eq, u_eq = system.equilibrium(params)
     return params, obs[:, :7] - x_eq, x_eq, u_eq
 
 

@@ -28,6 +28,7 @@ import scipy.optimize
 import torch
 
 from agents.hybrid_roa.base import DEFAULT_Q, DEFAULT_R, CarControllerAgent, LQRSchedule, deviation
+from envs.hybrid.car import GRAVITY, MIN_SPEED
 from envs.hybrid.car_env import FIELD, reference_params
 
 
@@ -90,7 +91,9 @@ class HybridMPCAgent(CarControllerAgent):
     steady cornering and ``P`` the LQR cost-to-go at the end of the horizon. The predicted mode and
     curvature switch to the next segment's at the first step where the car, at its current speed,
     has covered ``distance_to_switch`` (the yaw-rate error, and without reference commands the speed
-    error, shift as the env shifts them). L-BFGS-B with torch gradients, ``maxiter`` iterations,
+    error, shift as the env shifts them). L-BFGS-B, ``maxiter`` iterations, on the exact cost and
+    gradient of :meth:`cost_and_gradient` (a forward pass on Python floats through the env's own
+    ``dynamics_scalar`` and a hand-written adjoint pass; :meth:`cost` is the same cost in torch),
     started from the cheaper of the previous plan shifted by ``replan_every`` steps (padded with its
     last input) and the LQR rollout; the result is never worse than that start.
 
@@ -120,6 +123,10 @@ class HybridMPCAgent(CarControllerAgent):
         self.schedule = LQRSchedule(self.system, hp["Q"], hp["R"])
         self.Q = torch.tensor(hp["Q"], dtype=torch.float64)
         self.R = torch.tensor(hp["R"], dtype=torch.float64)
+        self._Q_weights, self._R_weights = tuple(hp["Q"]), tuple(hp["R"])
+        car = self.system.vehicle
+        self._vehicle_constants = (car.cornering_stiffness, car.front, car.rear, car.cg_height, car.wheelbase,
+                                   GRAVITY, self.system.dt)
         self.solves, self.solve_time = 0, 0.0
         self._logged = (0, 0.0)
         self._clear_plans()
@@ -195,7 +202,11 @@ class HybridMPCAgent(CarControllerAgent):
         shift[5] = -(after[1] - before[1])
         return {"x0": torch.from_numpy(obs[:7].copy()), "params": both, "x_eq": x_eq, "u_eq": u_eq,
                 "which": which, "switch": switch, "shift": shift, "P": torch.from_numpy(P),
-                "gains": [self.schedule.gain_and_cost(p)[0] for p in (before, after)]}
+                "gains": [self.schedule.gain_and_cost(p)[0] for p in (before, after)],
+                # the same data as Python floats for the fast path (cost_and_gradient, lqr_rollout)
+                "floats": {"x0": tuple(obs[:7].tolist()), "params": [tuple(p) for p in both.tolist()],
+                           "x_eq": [tuple(x) for x in x_eq.tolist()], "u_eq": [tuple(u) for u in u_eq.tolist()],
+                           "shift": tuple(shift.tolist()), "P_sym": P + P.T}}
 
     def cost(self, problem: dict[str, Any], u: torch.Tensor) -> torch.Tensor:
         """The plan's cost for inputs ``u`` (horizon, 2)."""
@@ -215,16 +226,127 @@ class HybridMPCAgent(CarControllerAgent):
     def lqr_rollout(self, problem: dict[str, Any]) -> np.ndarray:
         """The saturated LQR's inputs along its own predicted trajectory (horizon, 2)."""
         limit = self.system.input_limit
-        x, inputs = problem["x0"], np.empty((self.horizon, 2))
-        with torch.no_grad():
-            for k in range(self.horizon):
-                i = problem["which"][k]
-                if k == problem["switch"]:
-                    x = x + problem["shift"]
-                e = (x - problem["x_eq"][i]).numpy()
-                inputs[k] = np.clip(problem["u_eq"][i].numpy() - problem["gains"][i] @ e, -limit, limit)
-                x = self.system.step(x, torch.from_numpy(inputs[k]), problem["params"][i])
-        return inputs
+        floats = problem["floats"]
+        x, inputs = floats["x0"], []
+        for k in range(self.horizon):
+            i = problem["which"][k]
+            if k == problem["switch"]:
+                x = tuple(a + b for a, b in zip(x, floats["shift"]))
+            (K0, K1), (u0, u1) = problem["gains"][i] @ np.subtract(x, floats["x_eq"][i]), floats["u_eq"][i]
+            u = (min(max(u0 - K0, -limit), limit), min(max(u1 - K1, -limit), limit))
+            inputs.append(u)
+            x = self._step_floats(x, u, floats["params"][i])
+        return np.array(inputs)
+
+    def _step_floats(self, x: tuple, u: tuple, params: tuple) -> tuple:
+        """``system.step`` on Python floats for inputs already within the box."""
+        dt, stop = self.system.dt, self.system.vehicle.max_steering
+        f = self.system.dynamics_scalar(x, u, params)
+        steer = min(max(x[2] + dt * f[2], -stop), stop)
+        return (x[0] + dt * f[0], x[1] + dt * f[1], steer, x[3] + dt * f[3], x[4] + dt * f[4], x[5] + dt * f[5],
+                x[6] + dt * f[6])
+
+    def cost_and_gradient(self, problem: dict[str, Any], u: np.ndarray,
+                          gradient: bool = True) -> tuple[float, np.ndarray | None]:
+        """:meth:`cost` for inputs ``u`` (horizon, 2) and its gradient (horizon, 2), without torch.
+
+        The forward pass steps ``system.dynamics_scalar`` with the env's clipping; the backward pass
+        propagates the adjoint through each Euler step's Jacobian, written out from
+        ``envs.hybrid.car.error_dynamics``. Clips pass the gradient as ``torch.clamp`` does: inside
+        the bounds and on them, not beyond (the inputs, the steering angle, the speed floor).
+        """
+        system, floats = self.system, problem["floats"]
+        dt, limit, stop = system.dt, system.input_limit, system.vehicle.max_steering
+        which, switch, shift = problem["which"], problem["switch"], floats["shift"]
+        Q, (R0, R1) = self._Q_weights, self._R_weights
+        u = np.asarray(u, dtype=np.float64).reshape(self.horizon, 2).tolist()
+        x, total, tape = floats["x0"], 0.0, []
+        for k in range(self.horizon):
+            i = which[k]
+            if k == switch:
+                x = tuple(a + b for a, b in zip(x, shift))
+            x_eq, u_eq = floats["x_eq"][i], floats["u_eq"][i]
+            e = [a - b for a, b in zip(x, x_eq)]
+            u0, u1 = u[k]
+            du0, du1 = u0 - u_eq[0], u1 - u_eq[1]
+            total += sum(q * a * a for q, a in zip(Q, e)) + R0 * du0 * du0 + R1 * du1 * du1
+            c0, c1 = min(max(u0, -limit), limit), min(max(u1, -limit), limit)
+            f = system.dynamics_scalar(x, (c0, c1), floats["params"][i])
+            steer = x[2] + dt * f[2]
+            if gradient:
+                tape.append((x, c1, c0 == u0, c1 == u1, -stop <= steer <= stop, e, du0, du1, i))
+            x = (x[0] + dt * f[0], x[1] + dt * f[1], min(max(steer, -stop), stop), x[3] + dt * f[3],
+                 x[4] + dt * f[4], x[5] + dt * f[5], x[6] + dt * f[6])
+        if switch == self.horizon:
+            x = tuple(a + b for a, b in zip(x, shift))
+        e_end = np.subtract(x, floats["x_eq"][which[self.horizon]])
+        P_e = floats["P_sym"] @ e_end  # (P + P') e: the gradient of e' P e
+        total += 0.5 * float(e_end @ P_e)
+        if not gradient:
+            return total, None
+        adjoint, grad = P_e.tolist(), np.empty((self.horizon, 2))
+        modes = [self._mode_constants(params) for params in floats["params"]]
+        for k in range(self.horizon - 1, -1, -1):
+            x, c1, free0, free1, free_steer, e, du0, du1, i = tape[k]
+            adjoint, g0, g1 = self._step_adjoint(x, c1, modes[i], adjoint, free_steer)
+            grad[k, 0] = 2.0 * R0 * du0 + (g0 if free0 else 0.0)
+            grad[k, 1] = 2.0 * R1 * du1 + (g1 if free1 else 0.0)
+            adjoint = [a + 2.0 * q * b for a, q, b in zip(adjoint, Q, e)]
+        return total, grad
+
+    def _step_adjoint(self, x: tuple, accel: float, mode: tuple, adjoint: list,
+                      free_steer: bool) -> tuple[list, float, float]:
+        """(J_x' adjoint, then J_u' adjoint's two entries) of one Euler step ``x + dt f(x, u)`` with the
+        steering clip at state ``x`` and (clipped) acceleration ``accel``, for the constants ``mode`` of
+        :meth:`_mode_constants`; the partial derivatives of ``error_dynamics`` are written out term by term."""
+        _, _, delta, ve, psi_e, psi_e_dot, beta = x
+        v_ref, omega_ref, mu_L, yaw_gain = mode
+        c, lf, lr, h, L, g, dt = self._vehicle_constants
+        l0, l1, l2, l3, l4, l5, l6 = adjoint
+        if not free_steer:
+            l2 = 0.0
+        speed = ve + v_ref
+        floor_grad = 1.0 if speed >= MIN_SPEED else 0.0  # torch.clamp(min=...) passes it on the bound
+        v = max(speed, MIN_SPEED)
+        psi_dot = psi_e_dot + omega_ref
+        load_f, load_r = g * lr - accel * h, g * lf + accel * h
+        sum_1 = lf**2 * c * load_f + lr**2 * c * load_r
+        diff = lr * c * load_r - lf * c * load_f
+        sum_2 = c * load_r + c * load_f
+        # psi_ddot = -yaw_gain / v * sum_1 * psi_dot + yaw_gain * diff * beta + yaw_gain * lf * c * load_f * delta
+        a_r = -yaw_gain / v * sum_1
+        a_b = yaw_gain * diff
+        a_d = yaw_gain * lf * c * load_f
+        a_v = yaw_gain / v**2 * sum_1 * psi_dot * floor_grad
+        a_a = yaw_gain * c * h * (-(lr**2 - lf**2) / v * psi_dot + L * beta - lf * delta)
+        # beta_dot = (mu / (v^2 L) * diff - 1) psi_dot - mu / (v L) * sum_2 * beta + mu / (v L) * c load_f delta
+        mu_v, mu_v2 = mu_L / v, mu_L / v**2
+        b_r = mu_v2 * diff - 1.0
+        b_b = -mu_v * sum_2
+        b_d = mu_v * c * load_f
+        b_v = (-2.0 * mu_L / v**3 * diff * psi_dot + mu_v2 * (sum_2 * beta - c * load_f * delta)) * floor_grad
+        b_a = c * h * (mu_v2 * L * psi_dot - mu_v * delta)
+        angle = psi_e + beta
+        cos, sin = math.cos(angle), math.sin(angle)
+        d0, d1, d5, d6 = dt * l0, dt * l1, dt * l5, dt * l6
+        along = speed * (cos * d1 - sin * d0)  # through the heading error and the slip alike
+        back = [
+            l0 - omega_ref * d1,
+            omega_ref * d0 + l1,
+            l2 + a_d * d5 + b_d * d6,
+            cos * d0 + sin * d1 + l3 + a_v * d5 + b_v * d6,
+            along + l4,
+            dt * l4 + l5 + a_r * d5 + b_r * d6,
+            along + a_b * d5 + l6 + b_b * d6,
+        ]
+        return back, dt * l2, dt * l3 + a_a * d5 + b_a * d6
+
+    def _mode_constants(self, params: tuple) -> tuple:
+        """(v_ref, omega_ref, mu / wheelbase, yaw gain) of one parameter vector, for :meth:`_step_adjoint`."""
+        car = self.system.vehicle
+        v_ref, omega_ref, _, mu_scale = params
+        mu = mu_scale * car.tyre_friction
+        return v_ref, omega_ref, mu / car.wheelbase, mu * car.mass / (car.yaw_inertia * car.wheelbase)
 
     def solve(self, obs: np.ndarray, previous: np.ndarray | None = None, used: int = 0) -> np.ndarray:
         """An optimised plan (horizon, 2) for one observation; ``previous`` is the last plan of which
@@ -234,26 +356,23 @@ class HybridMPCAgent(CarControllerAgent):
         limit = self.system.input_limit
 
         def value(u: np.ndarray) -> float:
-            with torch.no_grad():
-                return float(self.cost(problem, torch.from_numpy(u.reshape(self.horizon, 2))))
+            return self.cost_and_gradient(problem, u, gradient=False)[0]
 
         starts = [self.lqr_rollout(problem)]
         if previous is not None and used < self.horizon:
             rest = previous[used:]
             starts.append(np.concatenate([rest, np.repeat(rest[-1:], used, axis=0)]))
-        start = min(starts, key=lambda u: value(u.reshape(-1)))
+        start_value, start = min(((value(u), u) for u in starts), key=lambda pair: pair[0])
 
         def value_and_gradient(u: np.ndarray) -> tuple[float, np.ndarray]:
-            u_t = torch.tensor(u.reshape(self.horizon, 2), dtype=torch.float64, requires_grad=True)
-            total = self.cost(problem, u_t)
-            (grad,) = torch.autograd.grad(total, u_t)
-            return float(total.detach()), grad.numpy().reshape(-1)
+            total, grad = self.cost_and_gradient(problem, u)
+            return total, grad.reshape(-1)
 
         result = scipy.optimize.minimize(value_and_gradient, start.reshape(-1), jac=True, method="L-BFGS-B",
                                          bounds=[(-limit, limit)] * (2 * self.horizon),
                                          options={"maxiter": self.maxiter})
         plan = np.clip(result.x, -limit, limit).reshape(self.horizon, 2)
-        if not (np.isfinite(result.fun) and value(plan.reshape(-1)) <= value(start.reshape(-1))):
+        if not (np.isfinite(result.fun) and value(plan) <= start_value):
             plan = start
         self.solves += 1
         self.solve_time += time.perf_counter() - start_time

@@ -11,6 +11,9 @@ and that the joint training shapes.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,9 +23,11 @@ SPEED_SCALE, CURVATURE_SCALE = 30.0, 10.0
 N_STATES, N_INPUTS = 7, 2
 
 
-def context(params: torch.Tensor) -> torch.Tensor:
-    """Network context (..., 2) from parameters [v_ref, omega_ref, a_ref, mu_scale]."""
+def context(params: Any) -> Any:
+    """Network context (..., 2) from parameters [v_ref, omega_ref, a_ref, mu_scale] (torch or numpy)."""
     speed = params[..., 0]
+    if isinstance(params, np.ndarray):
+        return np.stack([speed / SPEED_SCALE, CURVATURE_SCALE * params[..., 1] / np.maximum(speed, 0.5)], axis=-1)
     return torch.stack([speed / SPEED_SCALE, CURVATURE_SCALE * params[..., 1] / speed.clamp(min=0.5)], dim=-1)
 
 
@@ -52,14 +57,52 @@ class ModeController(nn.Module):
         """K(c) for the scaled deviation, in units of the input limit: (..., 2, 7)."""
         return self.gain(ctx).unflatten(-1, (N_INPUTS, N_STATES))
 
-    def correction(self, e: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+    def frozen_parts(self, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K(c), g(0, c)): what stays fixed while the context does (a rollout under one reference)."""
+        return self.gains(ctx), self.residual(torch.cat([torch.zeros(*ctx.shape[:-1], N_STATES, dtype=ctx.dtype), ctx], -1))
+
+    def correction(self, e: torch.Tensor, ctx: torch.Tensor, frozen: tuple | None = None) -> torch.Tensor:
+        gains, residual_at_zero = self.frozen_parts(ctx) if frozen is None else frozen
         scaled = e / self.scale
-        linear = -(self.gains(ctx) @ scaled.unsqueeze(-1)).squeeze(-1)
-        nonlinear = self.residual(torch.cat([scaled, ctx], -1)) - self.residual(torch.cat([torch.zeros_like(scaled), ctx], -1))
+        linear = -(gains @ scaled.unsqueeze(-1)).squeeze(-1)
+        nonlinear = self.residual(torch.cat([scaled, ctx], -1)) - residual_at_zero
         return (linear + nonlinear) * self.input_limit
 
-    def forward(self, e: torch.Tensor, ctx: torch.Tensor, u_eq: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(u_eq + self.correction(e, ctx), -self.input_limit, self.input_limit)
+    def forward(self, e: torch.Tensor, ctx: torch.Tensor, u_eq: torch.Tensor, frozen: tuple | None = None) -> torch.Tensor:
+        return torch.clamp(u_eq + self.correction(e, ctx, frozen), -self.input_limit, self.input_limit)
+
+    def numpy_policy(self) -> NumpyController:
+        """The same function on numpy arrays (a snapshot of the weights): acting without torch's
+        per-call overhead, ~10x faster for one state."""
+        return NumpyController(self)
+
+
+class NumpyController:
+    """A snapshot of a :class:`ModeController` evaluated with numpy (equal to 1e-12)."""
+
+    def __init__(self, controller: ModeController) -> None:
+        def layers(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
+            return [(m.weight.detach().double().numpy().T.copy(), m.bias.detach().double().numpy().copy())
+                    for m in net if isinstance(m, nn.Linear)]
+
+        self.gain, self.residual = layers(controller.gain), layers(controller.residual)
+        self.scale = controller.scale.numpy().copy()
+        self.input_limit = controller.input_limit
+
+    @staticmethod
+    def _run(weights: list, x: np.ndarray) -> np.ndarray:
+        for W, b in weights[:-1]:
+            x = np.tanh(x @ W + b)
+        W, b = weights[-1]
+        return x @ W + b
+
+    def __call__(self, e: np.ndarray, ctx: np.ndarray, u_eq: np.ndarray) -> np.ndarray:
+        scaled = e / self.scale
+        gains = self._run(self.gain, ctx).reshape(*ctx.shape[:-1], N_INPUTS, N_STATES)
+        linear = -np.einsum("...ij,...j->...i", gains, scaled)
+        nonlinear = (self._run(self.residual, np.concatenate([scaled, ctx], -1))
+                     - self._run(self.residual, np.concatenate([np.zeros_like(scaled), ctx], -1)))
+        return np.clip(u_eq + (linear + nonlinear) * self.input_limit, -self.input_limit, self.input_limit)
 
 
 class ModeLyapunov(nn.Module):

@@ -50,8 +50,8 @@ def sample_deviations(gen: torch.Generator, n: int, max_radius: float = 3.0) -> 
 
 
 def closed_loop_step(system: CarTracking, controller: ModeController, x: torch.Tensor, params: torch.Tensor,
-                     x_eq: torch.Tensor, u_eq: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-    return system.step(x, controller(x - x_eq, ctx, u_eq), params)
+                     x_eq: torch.Tensor, u_eq: torch.Tensor, ctx: torch.Tensor, frozen: tuple | None = None) -> torch.Tensor:
+    return system.step(x, controller(x - x_eq, ctx, u_eq, frozen), params)
 
 
 def converges(system: CarTracking, controller: ModeController, e0: torch.Tensor, params: torch.Tensor,
@@ -62,8 +62,9 @@ def converges(system: CarTracking, controller: ModeController, e0: torch.Tensor,
     x = x_eq + e0
     stayed = torch.ones(len(e0), dtype=torch.bool)
     with torch.no_grad():
+        frozen = controller.frozen_parts(ctx)
         for _ in range(ranges.rollout_steps):
-            x = closed_loop_step(system, controller, x, params, x_eq, u_eq, ctx)
+            x = closed_loop_step(system, controller, x, params, x_eq, u_eq, ctx, frozen)
             x = torch.where(torch.isfinite(x), x, torch.full_like(x, 1e6)).clamp(-1e6, 1e6)
             stayed &= x[:, 1].abs() < ranges.max_lateral_error
     scale = torch.tensor(STATE_SCALE, dtype=torch.float64)
@@ -193,4 +194,4 @@ def fit_roa_level(level: RoALevel, params: torch.Tensor, levels: torch.Tensor, i
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return float(loss)
+    return float(loss.detach())

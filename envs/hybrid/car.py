@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,6 +82,25 @@ def error_dynamics(car: Vehicle, x, u, params, cos, sin, speed_floor) -> tuple:
     )
 
 
+def steady_cornering(car: Vehicle, params, speed_floor) -> tuple:
+    """(side slip, steering, a_ref) of steady cornering, for torch tensors or numpy arrays."""
+    v_ref, omega_ref, a_ref, mu_scale = params
+    v = speed_floor(v_ref)
+    mu = mu_scale * car.tyre_friction
+    c, lf, lr, g, L = car.cornering_stiffness, car.front, car.rear, GRAVITY, car.wheelbase
+    load_f, load_r = g * lr - a_ref * car.cg_height, g * lf + a_ref * car.cg_height
+    yaw_gain = mu * car.mass / (car.yaw_inertia * L)
+    # rows: psi_ddot = 0 and beta_dot = 0 as a11 beta + a12 delta = b1, a21 beta + a22 delta = b2
+    a11 = yaw_gain * (lr * c * load_r - lf * c * load_f)
+    a12 = yaw_gain * lf * c * load_f
+    b1 = yaw_gain / v * (lf**2 * c * load_f + lr**2 * c * load_r) * omega_ref
+    a21 = -mu / (v * L) * (c * load_r + c * load_f)
+    a22 = mu / (v * L) * c * load_f
+    b2 = -(mu / (v**2 * L) * (c * load_r * lr - c * load_f * lf) - 1.0) * omega_ref
+    det = a11 * a22 - a12 * a21
+    return (b1 * a22 - a12 * b2) / det, (a11 * b2 - a21 * b1) / det, a_ref
+
+
 class CarTracking(HybridSystem):
     """The car's tracking-error dynamics (7 states, 2 inputs) with the friction modes."""
 
@@ -117,31 +137,22 @@ class CarTracking(HybridSystem):
         steer = torch.clamp(x_next[..., 2], -self.vehicle.max_steering, self.vehicle.max_steering)
         return torch.cat([x_next[..., :2], steer.unsqueeze(-1), x_next[..., 3:]], dim=-1)
 
-    def equilibrium(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Steady cornering on the reference: (x_eq, u_eq) for parameters (..., 4).
+    def equilibrium(self, params: Any) -> tuple[Any, Any]:
+        """Steady cornering on the reference: (x_eq, u_eq) for parameters (..., 4), as torch float64
+        tensors, or numpy arrays for a numpy input (the agents' fast path).
 
         On an arc the car keeps a steering angle and a side slip, with its heading turned by minus the
         slip so that it moves along the path (psi_e = -beta); the position, speed and yaw-rate errors
         are zero. Both equations of the yaw and slip dynamics are linear in (beta, delta) there.
         """
+        if isinstance(params, np.ndarray):
+            beta, delta, a_ref = steady_cornering(self.vehicle, np.moveaxis(params.astype(np.float64), -1, 0),
+                                                  lambda v: np.maximum(v, MIN_SPEED))
+            zero = np.zeros_like(beta)
+            return (np.stack([zero, zero, delta, zero, -beta, zero, beta], axis=-1),
+                    np.stack([zero, a_ref], axis=-1))
         params = torch.as_tensor(params, dtype=torch.float64)
-        car = self.vehicle
-        v_ref, omega_ref, a_ref, mu_scale = params.unbind(-1)
-        v = torch.clamp(v_ref, min=MIN_SPEED)
-        mu = mu_scale * car.tyre_friction
-        c, lf, lr, g, L = car.cornering_stiffness, car.front, car.rear, GRAVITY, car.wheelbase
-        load_f, load_r = g * lr - a_ref * car.cg_height, g * lf + a_ref * car.cg_height
-        yaw_gain = mu * car.mass / (car.yaw_inertia * L)
-        # rows: psi_ddot = 0 and beta_dot = 0 as a11 beta + a12 delta = b1, a21 beta + a22 delta = b2
-        a11 = yaw_gain * (lr * c * load_r - lf * c * load_f)
-        a12 = yaw_gain * lf * c * load_f
-        b1 = yaw_gain / v * (lf**2 * c * load_f + lr**2 * c * load_r) * omega_ref
-        a21 = -mu / (v * L) * (c * load_r + c * load_f)
-        a22 = mu / (v * L) * c * load_f
-        b2 = -(mu / (v**2 * L) * (c * load_r * lr - c * load_f * lf) - 1.0) * omega_ref
-        det = a11 * a22 - a12 * a21
-        beta = (b1 * a22 - a12 * b2) / det
-        delta = (a11 * b2 - a21 * b1) / det
+        beta, delta, a_ref = steady_cornering(self.vehicle, params.unbind(-1), lambda v: torch.clamp(v, min=MIN_SPEED))
         zero = torch.zeros_like(beta)
         x_eq = torch.stack([zero, zero, delta, zero, -beta, zero, beta], dim=-1)
         u_eq = torch.stack([zero, a_ref], dim=-1)

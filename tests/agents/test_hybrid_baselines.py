@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.optimize
 import torch
 
 from agents.hybrid_roa.base import DEFAULT_Q, DEFAULT_R, deviation
@@ -145,6 +146,96 @@ def test_mpc_replans_on_a_new_episode_and_a_new_batch_size():
     assert agent.solves == 5
     with pytest.raises(ValueError, match="episode_start"):
         agent.predict(np.stack([obs, obs]), episode_start=np.array([True, False, True]))
+
+
+def mpc_problems(agent):
+    """MPC problems off the reference on the switching road: the switch inside the horizon, at its end
+    and beyond it, with the steering against its stop and the speed below the tyre model's floor."""
+    env = CarHybridEnv(road=SWITCHING, initial_error=3.0)
+    problems = []
+    for seed in range(3):
+        obs = env.reset(seed=seed)[0].astype(np.float64)
+        speed = obs[FIELD["reference_speed"]] + obs[FIELD["speed_error"]]
+        for distance in (0.5, 20 * 0.01 * speed, 50.0):
+            case = obs.copy()
+            case[FIELD["distance_to_switch"]] = distance
+            if seed == 1:
+                case[2] = 1.05  # 0.016 rad from the stop: steering rates above 1.6 rad/s reach it
+            if seed == 2:
+                case[FIELD["speed_error"]] = 0.3 - case[FIELD["reference_speed"]]  # 0.3 m/s < MIN_SPEED
+            problems.append(agent.problem(case))
+    return problems
+
+
+def torch_rollout(agent, problem, u):
+    """The predicted states (before each step's shift) by the torch model's step, as the torch cost."""
+    x, states = problem["x0"], []
+    for k in range(agent.horizon):
+        if k == problem["switch"]:
+            x = x + problem["shift"]
+        states.append(x)
+        x = agent.system.step(x, torch.from_numpy(u[k]), problem["params"][problem["which"][k]])
+    return torch.stack(states).numpy()
+
+
+def test_mpc_cost_gradient_equals_torch_autograd_of_the_torch_cost():
+    env = CarHybridEnv(road=SWITCHING)
+    agent = HybridMPCAgent(env=env)
+    rng = np.random.default_rng(0)
+    switches, steering_stops, slow, clipped, on_bound = set(), 0, 0, 0, 0
+    for problem in mpc_problems(agent):
+        switches.add(problem["switch"])
+        for trial in range(3):
+            u = agent.lqr_rollout(problem) if trial == 0 else rng.uniform(-10.0, 10.0, (20, 2))
+            if trial == 2:
+                u[rng.random((20, 2)) < 0.3] = 8.0  # on the bound: torch.clamp passes the gradient there
+                u[:, 0] = np.abs(u[:, 0])
+            u_t = torch.tensor(u, requires_grad=True)
+            expected = agent.cost(problem, u_t)
+            (expected_grad,) = torch.autograd.grad(expected, u_t)
+            total, grad = agent.cost_and_gradient(problem, u)
+            assert total == pytest.approx(float(expected.detach()), rel=1e-12)
+            np.testing.assert_allclose(grad, expected_grad.numpy(), rtol=1e-6,
+                                       atol=1e-9 * np.abs(expected_grad.numpy()).max())
+            assert agent.cost_and_gradient(problem, u, gradient=False) == (total, None)
+            states = torch_rollout(agent, problem, u)
+            steering_stops += int(np.sum(np.abs(states[1:, 2]) == 1.066))
+            slow += int(np.sum(states[:, 3] + problem["params"][0, 0].item() < 0.5))
+            clipped += int(np.sum(np.abs(u) > 8.0))
+            on_bound += int(np.sum(np.abs(u) == 8.0))
+    # every regime of the clips was exercised
+    assert min(switches) < 20 and {20, 21} <= switches  # inside the horizon, at its end, beyond it
+    assert steering_stops > 0 and slow > 0 and clipped > 0 and on_bound > 0
+
+
+def test_mpc_lqr_rollout_follows_the_torch_model():
+    env = CarHybridEnv(road=SWITCHING)
+    agent = HybridMPCAgent(env=env)
+    for problem in mpc_problems(agent)[:6]:
+        u = agent.lqr_rollout(problem)
+        states = torch_rollout(agent, problem, u)
+        for k in range(agent.horizon):  # u_k is the saturated LQR input at the torch model's state
+            i = problem["which"][k]
+            lqr = problem["u_eq"][i].numpy() - problem["gains"][i] @ (states[k] - problem["x_eq"][i].numpy())
+            np.testing.assert_allclose(u[k], np.clip(lqr, -8.0, 8.0), rtol=1e-10, atol=1e-10)
+
+
+def test_mpc_solve_equals_lbfgsb_on_torch_gradients():
+    env = CarHybridEnv(road=SWITCHING)
+    agent = HybridMPCAgent(env=env, maxiter=10)
+    obs = env.reset(seed=4)[0].astype(np.float64)
+    problem = agent.problem(obs)
+
+    def torch_value_and_gradient(u):
+        u_t = torch.tensor(u.reshape(20, 2), requires_grad=True)
+        total = agent.cost(problem, u_t)
+        return float(total.detach()), torch.autograd.grad(total, u_t)[0].numpy().reshape(-1)
+
+    result = scipy.optimize.minimize(torch_value_and_gradient, agent.lqr_rollout(problem).reshape(-1), jac=True,
+                                     method="L-BFGS-B", bounds=[(-8.0, 8.0)] * 40, options={"maxiter": 10})
+    plan = agent.solve(obs)
+    np.testing.assert_allclose(plan, result.x.reshape(20, 2), rtol=1e-6, atol=1e-8)
+    assert np.abs(plan - agent.lqr_rollout(problem)).max() > 1e-3  # the optimiser moved off its start
 
 
 # -- common CLF -----------------------------------------------------------------------------------
