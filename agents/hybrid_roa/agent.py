@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = dict(
     controller_hidden=[64, 64], lyapunov_hidden=[64, 64], lyapunov_features=16, level_hidden=[32, 32],
     pretrain_iterations=2000, pretrain_lr=3e-3, batch=256, lr=1e-3, decrease_rate=0.05, decrease_steps=10,
     margin=0.01, anchor_weight=1.0, controller_lr_share=0.02, rollout_steps=400, level_contexts=48,
-    level_states=128, k=3.0, replan_every=10, refine_steps=3, n_speeds=20, n_offsets=5,
+    level_states=128, k=3.0, replan_every=10, refine_steps=0, n_speeds=20, n_offsets=5,
     lookahead_s=3.0, ramp_accel=7.0, ramp_offset_rate=1.0, speed_weight=0.05, offset_weight=0.01, speed_range=[3.0, 30.0], max_offset=1.5,
     Q=None, R=None,
 )
@@ -177,6 +177,10 @@ class HybridRoAAgent(CarControllerAgent):
             if len(starts) == len(self._since_plan):
                 self._since_plan[starts] = self.hyperparameters["replan_every"]
         return super().predict(observation, state, episode_start, deterministic)
+
+    def timing_summary(self) -> dict[str, float]:
+        """For summary.json: the wall seconds of training (pretraining, level fits, joint training)."""
+        return {"train_s": round(self.training_wall_time_s, 3)}
 
     def _record_logs(self, logger: Any) -> None:
         logger.record("hybrid_roa/plans", self.planner.plans)

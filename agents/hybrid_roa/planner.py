@@ -45,7 +45,7 @@ def ramp(current: float, target: torch.Tensor, max_change: float) -> torch.Tenso
 class RoAPlanner:
     def __init__(self, system: CarTracking, controllers: dict[str, ModeController], lyapunovs: dict[str, ModeLyapunov],
                  level: RoALevel, speed_range: tuple[float, float] = (3.0, 30.0), max_offset: float = 1.5,
-                 n_speeds: int = 20, n_offsets: int = 5, k: float = 1.2, refine_steps: int = 3,
+                 n_speeds: int = 20, n_offsets: int = 5, k: float = 3.0, refine_steps: int = 0,
                  refine_lr: float = 0.5, speed_weight: float = 0.05, offset_weight: float = 0.01,
                  lookahead_s: float = 3.0, ramp_accel: float = 7.0, ramp_offset_rate: float = 1.0) -> None:
         if n_speeds < 1 or n_offsets < 1:

@@ -148,21 +148,21 @@ class CarHybridEnv(gym.Env):
         car_y = y_r + sxe * math.sin(heading) + sye * math.cos(heading)
         self.s_car, self.lateral_error = self.road.project(car_x, car_y, self.road.index_at(self.s_ref + sxe))
         self.car_segment = self.road.index_at(self.s_car)
+        self.mode = self.road.friction_schedule.mode_at(self.s_car)
 
     def _observation(self) -> np.ndarray:
         road, index = self.road, self.car_segment
-        here = road.segments[index]
         following = road.segments[min(index + 1, len(road) - 1)]
         mu = self.system.mu_scale
         distance = min(road.starts[index + 1] - self.s_car, SWITCH_DISTANCE_CAP)
         return np.concatenate([self.x, [
-            mu(here.friction), self.v_ref, self._reference_segment().curvature, self.offset,
+            mu(self.mode), self.v_ref, self._reference_segment().curvature, self.offset,
             self._reference_segment().speed,
             mu(following.friction), following.curvature, following.speed, distance, self.lateral_error,
         ]]).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:
-        return {"mode": self.road.segments[self.car_segment].friction, "segment": self.car_segment,
+        return {"mode": self.mode, "segment": self.car_segment,
                 "lateral_error": float(self.lateral_error), "s": float(self.s_car)}
 
     def step(self, action):
@@ -177,7 +177,7 @@ class CarHybridEnv(gym.Env):
             if speed != self.v_ref or offset != self.offset:
                 self._move_reference(speed, offset)
         segment_before = self.road.index_at(self.s_ref)
-        params = (self.v_ref, self._omega_ref(), 0.0, self.system.mu_scale(self.road.segments[self.car_segment].friction))
+        params = (self.v_ref, self._omega_ref(), 0.0, self.system.mu_scale(self.mode))
         self._step_state(action[:2], params)
         curvature = self._reference_segment().curvature
         self.s_ref += self.system.dt * self.v_ref / (1.0 - self.offset * curvature)

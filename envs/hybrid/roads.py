@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.hybrid.system import ModeSchedule
+
 SEGMENT_LENGTHS = tuple(15.0 * f for f in (0.5, 1.0, 2.5))
 SEGMENT_TURNS = tuple(math.radians(30.0) * f for f in (0.5, 1.0, 1.5))
 STRAIGHT = 1e-12  # |curvature| below which a segment is a straight line
@@ -54,6 +56,8 @@ class Road:
         for seg in segments:
             poses.append(_advance(*poses[-1], seg.curvature, seg.length))
         self.start_poses = poses
+        # the car's mode switches when its position crosses a segment boundary (a guard on the state)
+        self.friction_schedule = ModeSchedule(self.starts[:-1], [seg.friction for seg in segments])
 
     @property
     def length(self) -> float:

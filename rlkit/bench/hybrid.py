@@ -239,7 +239,7 @@ def run(
     sac_steps: int = 20_000,
     ppo_steps: int = 100_000,
     rl_seeds: int = 3,
-    roa_steps: int = 1_000,
+    roa_steps: int = 51_200,
     controller_steps: int = 100,
     n_segments: int = 10,
     workers: int = 2,

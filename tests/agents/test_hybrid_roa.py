@@ -486,3 +486,21 @@ def test_rlkit_trains_hybrid_roa_and_its_checkpoint_loads(train_run):
     obs, _ = env.reset(seed=0)
     action, _ = agent.predict(obs, episode_start=True)
     assert action.shape == (4,) and env.action_space.contains(action)
+
+
+def test_gradient_refinement_never_returns_a_worse_command_than_the_grid(trained):
+    agent, _, _ = trained
+    near = [0.0, 1.5, 0.0, 2.0, 0.4, 0.0, 0.0]
+    obs = observation(agent.system, 25.0, 0.05, 0.1, e=near, next_mu=0.1, distance=5.0)
+    grid, refined = planner_of(agent, refine_steps=0), planner_of(agent, refine_steps=3)
+    plans = [planner.plan(obs.copy()) for planner in (grid, refined)]
+
+    def value(command):
+        with torch.no_grad():
+            total, _ = grid.objective(obs, torch.tensor([command[0]], dtype=torch.float64),
+                                      torch.tensor([command[1]], dtype=torch.float64))
+        return float(total)
+
+    assert value(plans[1]) <= value(plans[0]) + 1e-12
+    low, high = grid.speed_range
+    assert low <= plans[1][0] <= high and abs(plans[1][1]) <= grid.max_offset
