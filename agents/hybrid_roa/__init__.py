@@ -1,4 +1,5 @@
-"""Hybrid-system control with a region-of-attraction planner (Meng & Fan), and its baselines, on the
+"""Hybrid-system control with a region-of-attraction planner ("Hybrid Systems Neural Control
+with Region-of-Attraction Planner"), and its baselines, on the
 hybrid car (``envs.hybrid``).
 
 - :mod:`agents.hybrid_roa.base`: the car model an agent reads from the env, the LQR gain schedule,

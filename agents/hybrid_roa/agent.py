@@ -1,5 +1,6 @@
 """``agent=hybrid_roa``: per-mode neural controllers and Lyapunov functions, an RoA-level network and
-the RoA planner (Meng & Fan's hybrid-systems method), as an rlkit agent on the hybrid car.
+the RoA planner (the method of "Hybrid Systems Neural Control with Region-of-Attraction Planner"), as
+an rlkit agent on the hybrid car.
 
 ``learn`` pretrains each mode's pair on its LQR, fits the RoA levels, trains each pair jointly
 (:mod:`agents.hybrid_roa.training`; ``total_timesteps`` counts training states, ``batch`` per
