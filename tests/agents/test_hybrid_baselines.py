@@ -16,25 +16,11 @@ import torch
 from agents.hybrid_roa.base import DEFAULT_Q, DEFAULT_R, deviation
 from agents.hybrid_roa.baselines import CommonCLFAgent, HybridLQRAgent, HybridMPCAgent, clf_qp
 from envs.hybrid.car_env import FIELD, CarHybridEnv
+from car_drive import drive
 
 STRAIGHT = [{"length": 7.5, "turn": 0.0, "friction": "normal", "speed": 5.0}] * 2
 SWITCHING = [{"length": 7.5, "turn": 0.0, "friction": "normal", "speed": 5.0},
              {"length": 7.5, "turn": 0.4, "friction": "icy", "speed": 5.0}]
-
-
-def drive(agent, env, seed=0, steps=None):
-    """(observations seen, actions, final info) of one episode from reset(seed)."""
-    obs, info = env.reset(seed=seed)
-    seen, actions, start = [], [], True
-    while steps is None or len(actions) < steps:
-        action, _ = agent.predict(obs, episode_start=np.array([start]))
-        start = False
-        seen.append(obs)
-        actions.append(action)
-        obs, _, terminated, truncated, info = env.step(action)
-        if terminated or truncated:
-            break
-    return np.array(seen), np.array(actions), info, obs
 
 
 # -- LQR per mode --------------------------------------------------------------------------------

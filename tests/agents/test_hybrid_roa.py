@@ -22,6 +22,7 @@ from agents.hybrid_roa.training import (Ranges, converges, empirical_levels, pre
                                         sample_params)
 from envs.hybrid.car import CarTracking
 from envs.hybrid.car_env import FIELD, OBSERVATION_FIELDS, CarHybridEnv
+from car_drive import drive
 
 ROAD = [{"length": 7.5, "turn": 0.0, "friction": "normal", "speed": 8.0},
         {"length": 15.0, "turn": 0.5, "friction": "icy", "speed": 6.0}]
@@ -58,21 +59,6 @@ def observation(system, speed, curvature, mu_scale, offset=0.0, e=None, nominal=
     for name, value in values.items():
         obs[FIELD[name]] = value
     return obs
-
-
-def drive(agent, env, seed=0, steps=None, episode_start=True):
-    """(observations, actions, final info) of an episode from reset(seed), up to ``steps`` steps."""
-    obs, info = env.reset(seed=seed)
-    seen, actions, start = [], [], episode_start
-    while steps is None or len(actions) < steps:
-        action, _ = agent.predict(obs, episode_start=np.array([start]))
-        start = False
-        seen.append(obs)
-        actions.append(action)
-        obs, _, terminated, truncated, info = env.step(action)
-        if terminated or truncated:
-            break
-    return np.array(seen), np.array(actions), info
 
 
 # -- fixtures: networks pretrained once, an agent trained once ------------------------------------------
@@ -377,7 +363,7 @@ def test_infeasible_plan_falls_back_counts_and_warns_once(trained, caplog):
 def test_learned_agent_acts_inside_the_action_space(trained):
     agent, env, _ = trained
     assert agent.trained and agent.num_timesteps >= 64
-    _, actions, _ = drive(agent, env, seed=1, steps=60)
+    _, actions, _, _ = drive(agent, env, seed=1, steps=60)
     assert actions.shape == (60, 4)
     low, high = env.action_space.low, env.action_space.high
     assert np.all(actions >= low) and np.all(actions <= high)
@@ -391,7 +377,7 @@ def test_without_reference_commands_the_agent_is_its_mode_controllers(trained):
     _, _, path = trained
     env = CarHybridEnv(road=ROAD)
     agent = HybridRoAAgent.load(path, env=env)
-    seen, actions, _ = drive(agent, env, seed=2, steps=30)
+    seen, actions, _, _ = drive(agent, env, seed=2, steps=30)
     assert actions.shape == (30, 2) and np.all(np.abs(actions) <= LIMIT)
     np.testing.assert_allclose(actions, agent.control(seen.astype(np.float64)), rtol=1e-6, atol=1e-6)
     assert agent.planner.plans == 0
@@ -406,11 +392,11 @@ def test_save_load_round_trip_acts_identically(trained):
     agent, env, path = trained
     first, second = (HybridRoAAgent.load(path, env=env) for _ in range(2))
     assert first.hyperparameters == agent.hyperparameters and first.trained
-    _, before, _ = drive(first, env, seed=3, steps=20)
-    _, after, _ = drive(second, env, seed=3, steps=20)
+    _, before, _, _ = drive(first, env, seed=3, steps=20)
+    _, after, _, _ = drive(second, env, seed=3, steps=20)
     assert before.shape == (20, 4)
     np.testing.assert_array_equal(after, before)
-    _, original, _ = drive(agent, env, seed=3, steps=20)  # a reset clears the original's held command
+    _, original, _, _ = drive(agent, env, seed=3, steps=20)  # a reset clears the original's held command
     np.testing.assert_array_equal(original, before)
 
 
@@ -418,11 +404,11 @@ def test_planner_replans_every_replan_every_steps_and_after_a_reset(trained):
     _, env, path = trained
     agent = HybridRoAAgent.load(path, env=env)
     every = agent.hyperparameters["replan_every"]
-    _, actions, info = drive(agent, env, seed=4, steps=95)
+    _, actions, info, _ = drive(agent, env, seed=4, steps=95)
     assert len(actions) == 95 and "metrics" not in info  # no episode end inside
     assert agent.planner.plans == math.ceil(95 / every)
     # a new episode (episode_start) re-plans at once and restarts the count
-    _, actions, _ = drive(agent, env, seed=5, steps=23)
+    _, actions, _, _ = drive(agent, env, seed=5, steps=23)
     assert agent.planner.plans == math.ceil(95 / every) + math.ceil(23 / every)
     # a batch of a new size starts every row's schedule afresh
     obs = np.stack([env.reset(seed=s)[0] for s in (6, 7)])
@@ -433,7 +419,7 @@ def test_planner_replans_every_replan_every_steps_and_after_a_reset(trained):
 
 def test_reference_commands_ramp_toward_the_planned_target(trained):
     agent, env, _ = trained
-    seen, actions, _ = drive(agent, env, seed=8, steps=60)
+    seen, actions, _, _ = drive(agent, env, seed=8, steps=60)
     dt = agent.system.dt
     # each step's command moves the reference the env shows by at most ramp_accel dt, ramp_offset_rate dt
     speed_step = actions[:, 2] - seen[:, FIELD["reference_speed"]]
