@@ -6,6 +6,7 @@ imports neither ``agents`` nor ``rlkit``: its environments work with plain Gymna
 
 from envs.control import register_control_envs
 from envs.football import register_football_envs
+from envs.gridworlds import register_gridworld_envs
 from envs.hybrid import register_hybrid_envs
 from envs.market_making import register_market_making_envs
 
@@ -13,3 +14,4 @@ register_control_envs()
 register_market_making_envs()
 register_football_envs()
 register_hybrid_envs()
+register_gridworld_envs()
