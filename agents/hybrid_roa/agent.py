@@ -61,7 +61,7 @@ class HybridRoAAgent(CarControllerAgent):
         self.lyapunovs = {m: ModeLyapunov(h["lyapunov_hidden"], h["lyapunov_features"]).double() for m in self.modes}
         self.level = RoALevel(h["level_hidden"]).double()
         self.planner = RoAPlanner(
-            self.system, self.controllers, self.lyapunovs, self.level, speed_range=tuple(h["speed_range"]),
+            self.system, self.lyapunovs, self.level, speed_range=tuple(h["speed_range"]),
             max_offset=h["max_offset"], n_speeds=h["n_speeds"], n_offsets=h["n_offsets"], k=h["k"],
             refine_steps=h["refine_steps"], speed_weight=h["speed_weight"], offset_weight=h["offset_weight"],
             lookahead_s=h["lookahead_s"], ramp_accel=h["ramp_accel"], ramp_offset_rate=h["ramp_offset_rate"])

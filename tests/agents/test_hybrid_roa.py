@@ -105,7 +105,7 @@ def planner_of(agent, **kwargs) -> RoAPlanner:
     """A fresh planner (zero counters, no warning given yet) on the agent's trained networks."""
     settings = dict(n_speeds=agent.hyperparameters["n_speeds"], n_offsets=agent.hyperparameters["n_offsets"],
                     refine_steps=agent.hyperparameters["refine_steps"])
-    return RoAPlanner(agent.system, agent.controllers, agent.lyapunovs, agent.level, **{**settings, **kwargs})
+    return RoAPlanner(agent.system, agent.lyapunovs, agent.level, **{**settings, **kwargs})
 
 
 # -- networks ---------------------------------------------------------------------------------------
