@@ -46,7 +46,7 @@ def test_cfg_prints_resolved_config_with_overrides(cli):
     "args, expected",
     [
         (["train", "env=NoSuchEnv-v0"], "unknown env 'NoSuchEnv-v0'"),
-        (["train", "agent=dqnn"], "unknown agent 'dqnn' (did you mean dqn?); allowed: a2c"),
+        (["train", "agent=dqnn"], "unknown agent 'dqnn' (did you mean dqn, er_dqn?); allowed: a2c"),
         (["train", "learning_rate=1e-3"], "unknown override key 'learning_rate'; allowed:"),
         (["train", "agent.lr=1e-3"], "agent ppo has no hyper-parameter 'lr'"),
         (["train", "seed=three"], "wrong type for seed: expected an integer, got 'three'"),
