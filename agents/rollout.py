@@ -51,22 +51,9 @@ class StepRunner:
     def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
               reset_num_timesteps: bool = True) -> Any:
         """Act on the env for ``total_timesteps`` steps with the SB3 callback protocol."""
-        from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
-
         self._before_learning()
-        if self.env is None:
-            raise ValueError(f"{type(self).__name__}.learn needs an env; pass env= to the constructor or load()")
-        if not isinstance(self.env, VecEnv):
-            self.env = DummyVecEnv([lambda env=self.env: env])
-        env = self.env
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-            self._last_obs = None
-        total_timesteps = int(total_timesteps) + self.num_timesteps  # an absolute target, as SB3
-        self._total_timesteps = total_timesteps
-        callback = self._init_callback(callback, progress_bar)
-        if self._last_obs is None:
-            self._last_obs = env.reset()
+        env, callback = self._begin_learning(total_timesteps, callback, progress_bar, reset_num_timesteps)
+        total_timesteps = self._total_timesteps
         episode_returns: deque[float] = deque(maxlen=100)
         episode_lengths: deque[int] = deque(maxlen=100)
         dumped_at, start_time = self.num_timesteps, time.perf_counter()
@@ -92,6 +79,27 @@ class StepRunner:
         self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
         callback.on_training_end()
         return self
+
+    def _begin_learning(self, total_timesteps: int, callback: Any, progress_bar: bool, reset_num_timesteps: bool,
+                        seed: int | None = None) -> tuple[Any, Any]:
+        """What every ``learn`` does first: the env as a VecEnv (seeded with ``seed`` when wrapped here),
+        the step counter (reset or continued; ``_total_timesteps`` becomes the absolute target, as in
+        SB3), the callback initialised, the first observation. Returns (env, callback)."""
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+        if self.env is None:
+            raise ValueError(f"{type(self).__name__}.learn needs an env; pass env= to the constructor or load()")
+        if not isinstance(self.env, VecEnv):
+            self.env = DummyVecEnv([lambda env=self.env: env])
+            if seed is not None:
+                self.env.seed(seed)
+        if reset_num_timesteps:
+            self.num_timesteps, self._last_obs = 0, None
+        self._total_timesteps = int(total_timesteps) + self.num_timesteps
+        callback = self._init_callback(callback, progress_bar)
+        if self._last_obs is None:
+            self._last_obs = self.env.reset()
+        return self.env, callback
 
     def _init_callback(self, callback: Any, progress_bar: bool) -> Any:
         from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback

@@ -184,22 +184,11 @@ class ReplayDQN(StepRunner):
               reset_num_timesteps: bool = True) -> ReplayDQN:
         """Act, store and update for ``total_timesteps`` more env steps, with SB3's callback protocol
         (a rollout is one vector step: the host evaluates between a step and the next)."""
-        from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
-
         if self.env is None:
             raise ValueError(f"{self.name}.learn needs an env; pass env= to the constructor or to load()")
-        if not isinstance(self.env, VecEnv):
-            self.env = DummyVecEnv([lambda env=self.env: env])
-            self.env.seed(self.seed)
         self._before_learning()
-        env, h = self.env, self.hyperparameters
-        if reset_num_timesteps:
-            self.num_timesteps, self._last_obs = 0, None
-        total_timesteps = int(total_timesteps) + self.num_timesteps
-        self._total_timesteps = total_timesteps
-        callback = self._init_callback(callback, progress_bar)
-        if self._last_obs is None:
-            self._last_obs = env.reset()
+        env, callback = self._begin_learning(total_timesteps, callback, progress_bar, reset_num_timesteps, seed=self.seed)
+        h, total_timesteps = self.hyperparameters, self._total_timesteps
         episode_returns: deque[float] = deque(maxlen=100)
         episode_lengths: deque[int] = deque(maxlen=100)
         dumped_at, start_time = self.num_timesteps, time.perf_counter()
