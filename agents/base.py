@@ -96,3 +96,11 @@ def incompatibility(agent_class: type, env: Any) -> str | None:
         except ValueError as error:
             return str(error)
     return None
+
+
+def unwrapped_env(env: Any) -> Any:
+    """The unwrapped Gymnasium env behind ``env``: plain, wrapped, or the first env of an SB3 VecEnv
+    (fetched once with ``get_attr``, so a subprocess env arrives as a local copy)."""
+    if hasattr(env, "get_attr") and hasattr(env, "num_envs"):
+        return env.get_attr("unwrapped", indices=[0])[0]
+    return getattr(env, "unwrapped", env)

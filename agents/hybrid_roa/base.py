@@ -18,6 +18,7 @@ import torch
 from gymnasium import spaces
 
 from agents.archive import read_archive, write_archive
+from agents.base import unwrapped_env
 from agents.rollout import StepRunner
 from envs.hybrid.car import CarTracking
 from envs.hybrid.car_env import FIELD, OBSERVATION_FIELDS, reference_params
@@ -34,10 +35,7 @@ def car_env_model(env: Any) -> tuple[CarTracking, bool]:
     or inside an SB3 VecEnv; a ValueError naming the requirement otherwise."""
     if env is None:
         raise ValueError("this agent needs the car_hybrid env (rlkit/CarHybrid-v0) to act in; got no env")
-    if hasattr(env, "get_attr") and hasattr(env, "num_envs"):
-        unwrapped = env.get_attr("unwrapped", indices=[0])[0]
-    else:
-        unwrapped = getattr(env, "unwrapped", env)
+    unwrapped = unwrapped_env(env)
     system = getattr(unwrapped, "system", None)
     if not isinstance(system, CarTracking):
         raise ValueError(f"this agent controls the hybrid car: it needs env=car_hybrid or car_hybrid_planned "

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium.utils import seeding
 
+from agents.base import unwrapped_env
 from agents.model_based.learner import DQNLearner, adamw
 from agents.model_based.networks import TransitionModel
 
@@ -78,10 +79,7 @@ def restorable_env(env: Any) -> Any:
     can restore its state from an observation; a ValueError naming the requirement otherwise."""
     if env is None:
         raise ValueError("perfect_model_dqn rolls out on the true simulator: it needs an env; got none")
-    if hasattr(env, "get_attr") and hasattr(env, "num_envs"):
-        unwrapped = env.get_attr("unwrapped", indices=[0])[0]
-    else:
-        unwrapped = getattr(env, "unwrapped", env)
+    unwrapped = unwrapped_env(env)
     if not (getattr(unwrapped, "supports_state_restore", False) and hasattr(unwrapped, "set_state_from_observation")):
         raise ValueError(f"perfect_model_dqn needs an env that can restore its state from an observation "
                          f"(supports_state_restore = True and set_state_from_observation(obs), as the gridworlds "
