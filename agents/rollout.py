@@ -22,7 +22,9 @@ class StepRunner:
 
     The class using it sets ``self.env``, ``self.num_timesteps`` and ``self._last_obs`` and defines
     ``_actions(env)`` (the actions for ``self._last_obs`` on a VecEnv); it may override
-    ``_before_learning()`` (build a controller) and ``_record_logs(logger)`` (extra scalars).
+    ``_before_learning()`` (build a controller), ``_record_logs(logger)`` (extra scalars) and, for an
+    agent that learns from its steps, ``_store`` / ``_after_step`` (keep transitions, update) and
+    ``_env_seed``.
     """
 
     _logger: Any = None
@@ -48,12 +50,40 @@ class StepRunner:
     def _record_logs(self, logger: Any) -> None:
         """Scalars of the agent's own to record at each dump."""
 
+    def _store(self, obs: Any, actions: np.ndarray, new_obs: Any, rewards: np.ndarray, dones: np.ndarray,
+               infos: list[dict]) -> None:
+        """Keep a vector step's transitions (learners with a replay buffer); before the callback's step,
+        so that a checkpoint taken there holds them."""
+
+    def _after_step(self, env: Any) -> None:
+        """Learn from what was stored (updates), after the callback's step when training goes on."""
+
+    def _env_seed(self) -> int | None:
+        """The seed for the VecEnv ``learn`` wraps a plain env in (None: the env's own seeding)."""
+        return None
+
     def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
               reset_num_timesteps: bool = True) -> Any:
-        """Act on the env for ``total_timesteps`` steps with the SB3 callback protocol."""
+        """Act on the env for ``total_timesteps`` more steps with the SB3 callback protocol: the
+        counter, the callback and the first observation as SB3 sets them up, then per vector step
+        ``_actions``, ``_store``, the callback's step, ``_after_step``."""
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+        if self.env is None:
+            raise ValueError(f"{type(self).__name__}.learn needs an env; pass env= to the constructor or load()")
         self._before_learning()
-        env, callback = self._begin_learning(total_timesteps, callback, progress_bar, reset_num_timesteps)
-        total_timesteps = self._total_timesteps
+        if not isinstance(self.env, VecEnv):
+            self.env = DummyVecEnv([lambda env=self.env: env])
+            if self._env_seed() is not None:
+                self.env.seed(self._env_seed())
+        env = self.env
+        if reset_num_timesteps:
+            self.num_timesteps, self._last_obs = 0, None
+        total_timesteps = int(total_timesteps) + self.num_timesteps  # an absolute target, as SB3
+        self._total_timesteps = total_timesteps
+        callback = self._init_callback(callback, progress_bar)
+        if self._last_obs is None:
+            self._last_obs = env.reset()
         episode_returns: deque[float] = deque(maxlen=100)
         episode_lengths: deque[int] = deque(maxlen=100)
         dumped_at, start_time = self.num_timesteps, time.perf_counter()
@@ -61,6 +91,7 @@ class StepRunner:
         callback.on_training_start(locals(), globals())
         while self.num_timesteps < total_timesteps:
             callback.on_rollout_start()
+            obs = self._last_obs
             actions = self._actions(env)
             new_obs, rewards, dones, infos = env.step(actions)
             self.num_timesteps += env.num_envs
@@ -68,38 +99,19 @@ class StepRunner:
                 if "episode" in info:
                     episode_returns.append(float(info["episode"]["r"]))
                     episode_lengths.append(int(info["episode"]["l"]))
+            self._store(obs, actions, new_obs, rewards, dones, infos)
             callback.update_locals(locals())
             continue_training = callback.on_step()
             self._last_obs = new_obs
             callback.on_rollout_end()
-            if self.num_timesteps - dumped_at >= LOG_EVERY:
-                dumped_at = self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
             if not continue_training:
                 break
+            self._after_step(env)
+            if self.num_timesteps - dumped_at >= LOG_EVERY:
+                dumped_at = self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
         self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
         callback.on_training_end()
         return self
-
-    def _begin_learning(self, total_timesteps: int, callback: Any, progress_bar: bool, reset_num_timesteps: bool,
-                        seed: int | None = None) -> tuple[Any, Any]:
-        """What every ``learn`` does first: the env as a VecEnv (seeded with ``seed`` when wrapped here),
-        the step counter (reset or continued; ``_total_timesteps`` becomes the absolute target, as in
-        SB3), the callback initialised, the first observation. Returns (env, callback)."""
-        from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
-
-        if self.env is None:
-            raise ValueError(f"{type(self).__name__}.learn needs an env; pass env= to the constructor or load()")
-        if not isinstance(self.env, VecEnv):
-            self.env = DummyVecEnv([lambda env=self.env: env])
-            if seed is not None:
-                self.env.seed(seed)
-        if reset_num_timesteps:
-            self.num_timesteps, self._last_obs = 0, None
-        self._total_timesteps = int(total_timesteps) + self.num_timesteps
-        callback = self._init_callback(callback, progress_bar)
-        if self._last_obs is None:
-            self._last_obs = self.env.reset()
-        return self.env, callback
 
     def _init_callback(self, callback: Any, progress_bar: bool) -> Any:
         from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback

@@ -16,7 +16,6 @@ import math
 import numbers
 import pickle
 import time
-from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,7 +26,7 @@ from agents.archive import read_archive, write_archive
 from agents.model_based.buffer import ReplayBuffer
 from agents.model_based.learner import DQNLearner
 from agents.model_based.models import LearnedModel, SimulatorModel, imagine, restorable_env
-from agents.rollout import LOG_EVERY, StepRunner
+from agents.rollout import StepRunner
 
 SAVE_FORMAT = 1
 DATA_FILE, META_FILE = "data.pkl", "meta.json"
@@ -180,50 +179,28 @@ class ReplayDQN(StepRunner):
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/n_updates", self.learner.updates)
 
-    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
-              reset_num_timesteps: bool = True) -> ReplayDQN:
-        """Act, store and update for ``total_timesteps`` more env steps, with SB3's callback protocol
-        (a rollout is one vector step: the host evaluates between a step and the next)."""
-        if self.env is None:
-            raise ValueError(f"{self.name}.learn needs an env; pass env= to the constructor or to load()")
-        self._before_learning()
-        env, callback = self._begin_learning(total_timesteps, callback, progress_bar, reset_num_timesteps, seed=self.seed)
-        h, total_timesteps = self.hyperparameters, self._total_timesteps
-        episode_returns: deque[float] = deque(maxlen=100)
-        episode_lengths: deque[int] = deque(maxlen=100)
-        dumped_at, start_time = self.num_timesteps, time.perf_counter()
+    # -- the StepRunner's loop: act, store, update ----------------------------------------------
+    def _actions(self, env: Any) -> np.ndarray:
+        return self.explore(self._last_obs)
 
-        callback.on_training_start(locals(), globals())
-        while self.num_timesteps < total_timesteps:
-            callback.on_rollout_start()
-            obs = self._last_obs
-            actions = self.explore(obs)
-            new_obs, rewards, dones, infos = env.step(actions)
-            self.num_timesteps += env.num_envs
-            next_obs, terminated = np.array(new_obs, dtype=np.float32), np.zeros(env.num_envs, dtype=np.float32)
-            for i, info in enumerate(infos):
-                if dones[i]:  # the VecEnv reset this env: its transition ends in the terminal observation
-                    next_obs[i] = info["terminal_observation"]
-                    terminated[i] = not info.get("TimeLimit.truncated", False)
-                if "episode" in info:
-                    episode_returns.append(float(info["episode"]["r"]))
-                    episode_lengths.append(int(info["episode"]["l"]))
-            self.replay_buffer.add(obs, actions, rewards, next_obs, terminated)
-            callback.update_locals(locals())
-            continue_training = callback.on_step()
-            self._last_obs = new_obs
-            callback.on_rollout_end()
-            if not continue_training:
-                break
-            if self.num_timesteps >= h["learning_starts"]:
-                started = time.perf_counter()
-                self.train(h["updates_per_step"] * env.num_envs)
-                self.training_wall_time_s += time.perf_counter() - started
-            if self.num_timesteps - dumped_at >= LOG_EVERY:
-                dumped_at = self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
-        self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
-        callback.on_training_end()
-        return self
+    def _env_seed(self) -> int | None:
+        return self.seed
+
+    def _store(self, obs: Any, actions: np.ndarray, new_obs: Any, rewards: np.ndarray, dones: np.ndarray,
+               infos: list[dict]) -> None:
+        next_obs, terminated = np.array(new_obs, dtype=np.float32), np.zeros(len(infos), dtype=np.float32)
+        for i, info in enumerate(infos):
+            if dones[i]:  # the VecEnv reset this env: its transition ends in the terminal observation
+                next_obs[i] = info["terminal_observation"]
+                terminated[i] = not info.get("TimeLimit.truncated", False)
+        self.replay_buffer.add(obs, actions, rewards, next_obs, terminated)
+
+    def _after_step(self, env: Any) -> None:
+        h = self.hyperparameters
+        if self.num_timesteps >= h["learning_starts"]:
+            started = time.perf_counter()
+            self.train(h["updates_per_step"] * env.num_envs)
+            self.training_wall_time_s += time.perf_counter() - started
 
     def _record_logs(self, logger: Any) -> None:
         logger.record("train/update_wall_time_s", round(self.training_wall_time_s, 3))
