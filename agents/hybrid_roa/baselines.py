@@ -235,16 +235,8 @@ class HybridMPCAgent(CarControllerAgent):
             (K0, K1), (u0, u1) = problem["gains"][i] @ np.subtract(x, floats["x_eq"][i]), floats["u_eq"][i]
             u = (min(max(u0 - K0, -limit), limit), min(max(u1 - K1, -limit), limit))
             inputs.append(u)
-            x = self._step_floats(x, u, floats["params"][i])
+            x = self.system.step_scalar(x, u, floats["params"][i])
         return np.array(inputs)
-
-    def _step_floats(self, x: tuple, u: tuple, params: tuple) -> tuple:
-        """``system.step`` on Python floats for inputs already within the box."""
-        dt, stop = self.system.dt, self.system.vehicle.max_steering
-        f = self.system.dynamics_scalar(x, u, params)
-        steer = min(max(x[2] + dt * f[2], -stop), stop)
-        return (x[0] + dt * f[0], x[1] + dt * f[1], steer, x[3] + dt * f[3], x[4] + dt * f[4], x[5] + dt * f[5],
-                x[6] + dt * f[6])
 
     def cost_and_gradient(self, problem: dict[str, Any], u: np.ndarray,
                           gradient: bool = True) -> tuple[float, np.ndarray | None]:

@@ -137,6 +137,14 @@ class CarTracking(HybridSystem):
         steer = torch.clamp(x_next[..., 2], -self.vehicle.max_steering, self.vehicle.max_steering)
         return torch.cat([x_next[..., :2], steer.unsqueeze(-1), x_next[..., 3:]], dim=-1)
 
+    def step_scalar(self, x: tuple, u: tuple, params: tuple) -> tuple:
+        """:meth:`step` on Python floats for one state (the env's and the MPC's fast path)."""
+        limit, stop, dt = self.input_limit, self.vehicle.max_steering, self.dt
+        u = (min(max(u[0], -limit), limit), min(max(u[1], -limit), limit))
+        f = self.dynamics_scalar(x, u, params)
+        return (x[0] + dt * f[0], x[1] + dt * f[1], min(max(x[2] + dt * f[2], -stop), stop), x[3] + dt * f[3],
+                x[4] + dt * f[4], x[5] + dt * f[5], x[6] + dt * f[6])
+
     def equilibrium(self, params: Any) -> tuple[Any, Any]:
         """Steady cornering on the reference: (x_eq, u_eq) for parameters (..., 4), as torch float64
         tensors, or numpy arrays for a numpy input (the agents' fast path).

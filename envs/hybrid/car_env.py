@@ -205,10 +205,4 @@ class CarHybridEnv(gym.Env):
         return observation, float(reward), terminated, truncated, info
 
     def _step_state(self, u: np.ndarray, params: tuple) -> None:
-        system = self.system
-        limit = system.input_limit
-        u = (min(max(u[0], -limit), limit), min(max(u[1], -limit), limit))
-        derivative = system.dynamics_scalar(tuple(self.x.tolist()), u, params)
-        self.x = self.x + system.dt * np.asarray(derivative)
-        steer = system.vehicle.max_steering
-        self.x[2] = min(max(self.x[2], -steer), steer)
+        self.x = np.array(self.system.step_scalar(tuple(self.x.tolist()), (float(u[0]), float(u[1])), params))

@@ -490,3 +490,20 @@ def test_gradient_refinement_never_returns_a_worse_command_than_the_grid(trained
     assert value(plans[1]) <= value(plans[0]) + 1e-12
     low, high = grid.speed_range
     assert low <= plans[1][0] <= high and abs(plans[1][1]) <= grid.max_offset
+
+
+def test_numpy_policy_equals_the_torch_controller():
+    torch.manual_seed(3)
+    controller = ModeController([16, 16], LIMIT).double()
+    for layer in controller.residual:  # a nonzero nonlinear part (it starts at zero)
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.normal_(layer.weight, std=0.5)
+    gen = torch.Generator().manual_seed(4)
+    params = sample_params(gen, 64, 1.0, Ranges())
+    e = sample_deviations(gen, 64, 3.0)
+    _, u_eq = CarTracking().equilibrium(params)
+    with torch.no_grad():
+        expected = controller(e, context(params), u_eq).numpy()
+    got = controller.numpy_policy()(e.numpy(), context(params.numpy()), u_eq.numpy())
+    assert np.any(np.abs(expected) == LIMIT) and np.any(np.abs(expected) < LIMIT)  # both regimes seen
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

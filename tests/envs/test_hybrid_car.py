@@ -101,6 +101,21 @@ def test_torch_dynamics_equal_the_float_path():
         assert np.allclose(batched[row], scalar, rtol=1e-12, atol=1e-12)
 
 
+def test_torch_step_equals_the_float_step_with_both_clips():
+    rng = np.random.default_rng(1)
+    n = 200
+    x = rng.normal(0.0, 1.0, (n, 7)) * np.array([1.0, 1.0, 0.3, 3.0, 0.3, 0.5, 0.1])
+    x[:20, 2] = rng.choice([-1.0, 1.0], 20) * 1.06  # steering next to its stop: the clip acts
+    u = rng.uniform(-12.0, 12.0, (n, 2))  # beyond the +-8 box too
+    params = random_params(rng, n)
+    batched = SYSTEM.step(torch.from_numpy(x), torch.from_numpy(u), torch.from_numpy(params)).numpy()
+    stop = SYSTEM.vehicle.max_steering
+    assert np.any(np.abs(batched[:, 2]) == stop)
+    for row in range(n):
+        scalar = SYSTEM.step_scalar(tuple(x[row]), tuple(u[row]), tuple(params[row]))
+        assert np.allclose(batched[row], scalar, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("mode", sorted(FRICTION_MODES))
 def test_equilibrium_is_steady_cornering(mode):
     rng = np.random.default_rng(1)
