@@ -24,6 +24,7 @@ from gymnasium import spaces
 
 from agents.archive import read_archive, write_archive
 from agents.model_based.buffer import ReplayBuffer
+from agents.model_based.latent import LATENT_KINDS, LatentModel
 from agents.model_based.learner import DQNLearner
 from agents.model_based.models import LearnedModel, SimulatorModel, imagine, restorable_env
 from agents.rollout import StepRunner
@@ -38,6 +39,9 @@ ER_DEFAULTS: dict[str, Any] = dict(
 )
 MODEL_DEFAULTS: dict[str, Any] = dict(
     ER_DEFAULTS, model_batch_size=32, rollout_length=10, imagined_share=1.0, n_rollouts=None,
+)
+LATENT_DEFAULTS: dict[str, Any] = dict(
+    MODEL_DEFAULTS, latent="categorical", latent_size=16, latent_classes=8, kl_scale=1.0, free_nats=1.0,
 )
 
 
@@ -388,6 +392,34 @@ class ModelDQN(ReplayDQN):
     def _restore(self, state: dict[str, Any]) -> None:
         super()._restore(state)
         self.model.restore(state["model"])
+
+
+class LatentModelDQN(ModelDQN):
+    """``latent_model_dqn``: ``model_dqn`` with a Dreamer-style latent model
+    (:class:`agents.model_based.latent.LatentModel`): observations are encoded into ``latent_size``
+    Gaussian dimensions, or ``latent_size`` categorical variables of ``latent_classes`` classes, the
+    rollouts step in latent space and decode each observation."""
+
+    name: ClassVar[str] = "latent_model_dqn"
+    defaults: ClassVar[dict[str, Any]] = LATENT_DEFAULTS
+
+    @classmethod
+    def validate(cls, h: dict[str, Any]) -> None:
+        super().validate(h)
+        if h["latent"] not in LATENT_KINDS:
+            raise ValueError(f"{cls.name}: latent must be one of {', '.join(LATENT_KINDS)} (got {h['latent']!r})")
+        for name in ("latent_size", "latent_classes"):
+            if not _is_int(h[name]) or h[name] < 1:
+                raise ValueError(f"{cls.name}: {name} must be an integer >= 1 (got {h[name]!r})")
+        for name in ("kl_scale", "free_nats"):
+            if not _is_real(h[name]) or not 0.0 <= h[name] < math.inf:
+                raise ValueError(f"{cls.name}: {name} must be a number >= 0 (got {h[name]!r})")
+
+    def _build_model(self) -> None:
+        h = self.hyperparameters
+        self.model = LatentModel(self.obs_dim, self.n_actions, list(h["hidden"]), h["learning_rate"], self.device,
+                                 latent=h["latent"], latent_size=h["latent_size"], latent_classes=h["latent_classes"],
+                                 kl_scale=h["kl_scale"], free_nats=h["free_nats"])
 
 
 class PerfectModelDQN(ModelDQN):

@@ -46,7 +46,7 @@ class LearnedModel:
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One AdamW step on the summed losses; returns the losses before the step."""
         losses = self.losses(batch)
-        total = losses["reward"] + losses["termination"] + losses["next_obs"]
+        total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()

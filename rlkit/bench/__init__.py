@@ -46,6 +46,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.hybrid:run",
         "car tracking over friction switches: RoA planner vs LQR, MPC, common CLF, SAC/PPO on the same 25 roads",
     ),
+    "model_based": (
+        "rlkit.bench.model_based:run",
+        "experience replay vs learned model vs perfect model DQN, low-data regime, 3 gridworlds, 5 seeds",
+    ),
     "ray": (
         "rlkit.bench.ray_scaling:run",
         "RLlib sampling with 0/1/2 env runners (scaling efficiency), rlkit's per-iteration overhead vs plain RLlib",

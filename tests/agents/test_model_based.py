@@ -17,6 +17,7 @@ from agents.model_based.learner import DQNLearner
 from agents.model_based.models import LearnedModel, SimulatorModel, imagine
 from envs.gridworlds.pan_flute import PanFluteEnv
 from envs.gridworlds.proc_maze import ProcMazeEnv
+from gridworld_data import pan_flute_transitions
 
 CPU = torch.device("cpu")
 TINY = dict(hidden=[32, 32], batch_size=40, learning_starts=50, updates_per_step=1, buffer_size=2000)
@@ -80,21 +81,6 @@ def test_softmax_policy_follows_the_temperature():
 
 
 # -- the learned model ---------------------------------------------------------------------------
-def pan_flute_transitions(n: int, seed: int) -> dict[str, torch.Tensor]:
-    """Random-policy transitions of a deterministic PanFlute (no spontaneous bits)."""
-    env, rng = PanFluteEnv(spontaneous_prob=0.0), np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    rows = {"obs": [], "actions": [], "rewards": [], "next_obs": [], "terminated": []}
-    for _ in range(n):
-        action = int(rng.integers(5))
-        next_obs, reward, terminated, _, _ = env.step(action)
-        for key, value in zip(rows, (obs, action, reward, next_obs, float(terminated))):
-            rows[key].append(value)
-        obs = next_obs
-    return {key: torch.as_tensor(np.asarray(values), dtype=torch.long if key == "actions" else torch.float32)
-            for key, values in rows.items()}
-
-
 def test_learned_model_learns_pan_flutes_shift_registers():
     torch.manual_seed(0)
     train, held_out = pan_flute_transitions(3000, seed=0), pan_flute_transitions(500, seed=1)
