@@ -37,11 +37,7 @@ class LearnedModel:
 
     def losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Negative log-likelihoods of a batch of real transitions (per transition, averaged)."""
-        mean, log_std, termination, next_logits = self.net(batch["obs"], batch["actions"])
-        reward = (0.5 * ((batch["rewards"] - mean) * torch.exp(-log_std)) ** 2 + log_std).mean()
-        terminated = F.binary_cross_entropy_with_logits(termination, batch["terminated"])
-        next_obs = F.binary_cross_entropy_with_logits(next_logits, batch["next_obs"], reduction="none").sum(-1).mean()
-        return {"reward": reward, "termination": terminated, "next_obs": next_obs}
+        return transition_nll(self.net(batch["obs"], batch["actions"]), batch)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One AdamW step on the summed losses; returns the losses before the step."""
@@ -72,6 +68,17 @@ class LearnedModel:
     def restore(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+def transition_nll(outputs: Sequence[torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The learned model's losses from its outputs (reward mean and log-std, termination logit,
+    next-observation logits) on a batch of real transitions: Gaussian, Bernoulli and per-bit Bernoulli
+    negative log-likelihoods, averaged over the batch."""
+    mean, log_std, termination, next_logits = outputs
+    reward = (0.5 * ((batch["rewards"] - mean) * torch.exp(-log_std)) ** 2 + log_std).mean()
+    terminated = F.binary_cross_entropy_with_logits(termination, batch["terminated"])
+    next_obs = F.binary_cross_entropy_with_logits(next_logits, batch["next_obs"], reduction="none").sum(-1).mean()
+    return {"reward": reward, "termination": terminated, "next_obs": next_obs}
 
 
 def restorable_env(env: Any) -> Any:
@@ -134,10 +141,13 @@ def imagine(model: Any, learner: DQNLearner, start_obs: torch.Tensor, length: in
     Returns the transitions rollout by rollout (row ``i * length + k`` is rollout ``i``'s step ``k``)
     with ``continuation`` the model's chance of going on after the step and ``weights`` the chance the
     rollout is still running when the step is taken (the product of the earlier continuations).
+    ``start_obs`` may lead with a seed axis, (N, rollouts, obs_dim), for stacked learners and models:
+    the rows are then per seed, (N, rollouts * length, ...).
     """
     model.start(start_obs)
     obs = start_obs
-    running = torch.ones(len(obs), device=obs.device)
+    seed_axes = start_obs.dim() - 2  # 0, or 1 with a leading seed axis
+    running = torch.ones(obs.shape[:-1], device=obs.device)
     steps: dict[str, list[torch.Tensor]] = {key: [] for key in ROLLOUT_KEYS}
     for _ in range(length):
         actions = learner.sample_actions(obs, generator)
@@ -146,4 +156,5 @@ def imagine(model: Any, learner: DQNLearner, start_obs: torch.Tensor, length: in
             steps[key].append(value)
         running = running * continuation
         obs = next_obs
-    return {key: torch.stack(values, dim=1).flatten(0, 1) for key, values in steps.items()}
+    return {key: torch.stack(values, dim=seed_axes + 1).flatten(seed_axes, seed_axes + 1)
+            for key, values in steps.items()}

@@ -1,11 +1,16 @@
-"""N seeds of ``er_dqn`` trained together in one process with vectorised parameters (torch.func).
+"""N seeds of ``er_dqn`` or ``model_dqn`` trained together in one process with vectorised parameters
+(torch.func).
 
-The N Q-networks (and their target networks) are stacked with ``torch.func.stack_module_state``: every
+The N Q-networks (their target networks, and for ``model_dqn`` the learned models) are stacked with ``torch.func.stack_module_state``: every
 parameter gets a leading seed axis. Forward passes and the TD loss run once for all seeds through
-``torch.func.functional_call`` under ``torch.vmap``; one AdamW step on the stacked tensors is exactly N
+batched matrix products over the seed axis (:func:`stacked_mlp`: what ``torch.func.functional_call`` under
+``torch.vmap`` computes, without its Python overhead per call, which on small networks cost more than the
+N separate forward passes it replaces); one AdamW step on the stacked tensors is exactly N
 independent AdamW steps (AdamW is element-wise), and the summed loss gives each seed the gradient of its
-own loss. Each seed keeps its own env, replay buffer and random generator, as the single-seed agent
-(:class:`agents.model_based.agents.ERDQN`), whose defaults and learner constants are reused.
+own loss. Each seed keeps its own env, replay buffer and random generator, as the single-seed agents
+(:class:`agents.model_based.agents.ERDQN`, :class:`~agents.model_based.agents.ModelDQN`), whose defaults
+and learner constants are reused; ``model_dqn``'s imagined rollouts of all seeds are one batched rollout
+(one shared torch generator for their draws).
 
 :func:`train_seeds` is the entry point: ``train_seeds("pan_flute", n_seeds=5, total_timesteps=20_000)``.
 """
@@ -13,17 +18,22 @@ own loss. Each seed keeps its own env, replay buffer and random generator, as th
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch.func import functional_call, stack_module_state
+import torch.nn.functional as F
+from torch.func import stack_module_state
 
-from agents.model_based.agents import ER_DEFAULTS, ERDQN
+from agents.model_based.agents import ERDQN, ModelDQN, ReplayDQN
 from agents.model_based.buffer import ReplayBuffer
 from agents.model_based.learner import DQNLearner, adamw
+from agents.model_based.models import LearnedModel, imagine, transition_nll
+
+AGENTS: dict[str, type[ReplayDQN]] = {"er_dqn": ERDQN, "model_dqn": ModelDQN}
 
 # short names of the gridworlds (rlkit/conf/env/) -> Gymnasium ids
 SHORT_NAMES = {"proc_maze": "rlkit/ProcMaze-v0", "button_grid": "rlkit/ButtonGrid-v0", "pan_flute": "rlkit/PanFlute-v0"}
@@ -43,26 +53,24 @@ class StackedDQNLearner:
         self.gamma, self.temperature = first.gamma, first.temperature
         self.target_update_every, self.device = first.target_update_every, first.device
         self.updates = 0
-        params, _ = stack_module_state([copy.deepcopy(l.q) for l in learners])
-        target_params, _ = stack_module_state([copy.deepcopy(l.target_q) for l in learners])
-        self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-        self.target_params = {k: v.detach().clone() for k, v in target_params.items()}
-        self.base = copy.deepcopy(first.q).to("meta")  # the architecture only; weights come from params
+        self.params = stacked_copies([l.q for l in learners])
+        self.target_params = {k: v.detach() for k, v in stacked_copies([l.target_q for l in learners]).items()}
         self.optimizer = adamw(list(self.params.values()), learning_rate)
-
-        def one(p: dict[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.base, p, (obs,))
-
-        self._q = torch.vmap(one)  # (params with seed axis, obs (N, B, obs_dim)) -> (N, B, n_actions)
 
     # -- forward --------------------------------------------------------------------------
     def q_values(self, obs: torch.Tensor, target: bool = False) -> torch.Tensor:
         """``Q_i(obs[i], .)`` for every seed i: obs (N, B, obs_dim) -> (N, B, n_actions)."""
-        return self._q(self.target_params if target else self.params, obs)
+        return stacked_mlp(self.target_params if target else self.params, "net", obs)
 
     @torch.no_grad()
     def policy_probabilities(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.q_values(obs) / self.temperature, dim=-1)
+
+    @torch.no_grad()
+    def sample_actions(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Softmax-policy actions for obs (N, B, obs_dim) -> (N, B)."""
+        probabilities = self.policy_probabilities(obs)
+        return torch.multinomial(probabilities.flatten(0, 1), 1, generator=generator)[:, 0].view(probabilities.shape[:2])
 
     @torch.no_grad()
     def greedy_actions(self, obs: torch.Tensor) -> torch.Tensor:
@@ -96,12 +104,84 @@ class StackedDQNLearner:
         return {name: value[i].detach().clone() for name, value in source.items()}
 
 
-def seed_learner(seed: int, obs_dim: int, n_actions: int, h: dict[str, Any], device: torch.device) -> DQNLearner:
-    """The single-seed agent's learner for ``seed`` (the same initial weights as ``ERDQN(seed=seed)``)."""
+def stacked_copies(modules: Sequence[torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """Copies of the modules' parameters stacked along a leading seed axis (leaf tensors that require
+    grad), named as in the modules' state dicts."""
+    params, _ = stack_module_state([copy.deepcopy(m) for m in modules])
+    return {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+
+
+def stacked_mlp(params: dict[str, torch.Tensor], prefix: str, x: torch.Tensor) -> torch.Tensor:
+    """The :func:`agents.model_based.networks.mlp` named ``prefix`` for every seed at once: x (N, B, in)
+    -> (N, B, out), linear layers as batched products with the stacked weights, ELU between them."""
+    layers = sorted(int(name[len(prefix) + 1:].split(".")[0]) for name in params
+                    if name.startswith(prefix + ".") and name.endswith(".weight"))
+    for position, index in enumerate(layers):
+        weight, bias = params[f"{prefix}.{index}.weight"], params[f"{prefix}.{index}.bias"]
+        x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+        if position < len(layers) - 1:
+            x = F.elu(x)
+    return x
+
+
+class StackedLearnedModel:
+    """N :class:`LearnedModel` s as one, with the single model's losses (:func:`transition_nll`) and
+    rollout interface over tensors that lead with the seed axis."""
+
+    def __init__(self, models: Sequence[LearnedModel], learning_rate: float) -> None:
+        self.params = stacked_copies([m.net for m in models])
+        self.optimizer = adamw(list(self.params.values()), learning_rate)
+        self.n_actions = models[0].net.n_actions
+        self.generator: torch.Generator | None = None
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """:meth:`TransitionModel.forward` for every seed: obs (N, B, obs_dim), actions (N, B)."""
+        x = torch.cat([obs, F.one_hot(actions.long(), self.n_actions).to(obs.dtype)], dim=-1)
+        reward = stacked_mlp(self.params, "reward", x)
+        return (reward[..., 0], reward[..., 1].clamp(-10.0, 5.0), stacked_mlp(self.params, "termination", x)[..., 0],
+                stacked_mlp(self.params, "next_obs", x))
+
+    def losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-seed losses (N,) of :func:`transition_nll`."""
+        return torch.vmap(transition_nll)(self.forward(batch["obs"], batch["actions"]), batch)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """One AdamW step for every seed on its summed losses; the per-seed losses before the step."""
+        losses = self.losses(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        sum(losses.values()).sum().backward()
+        self.optimizer.step()
+        return {name: value.detach().cpu().numpy() for name, value in losses.items()}
+
+    def start(self, obs: torch.Tensor) -> None:
+        """Nothing to set up: the model steps from any observation."""
+
+    @torch.no_grad()
+    def step(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, _, termination, next_logits = self.forward(obs, actions)
+        return mean, 1.0 - torch.sigmoid(termination), torch.bernoulli(torch.sigmoid(next_logits),
+                                                                        generator=self.generator)
+
+    def seed_state_dict(self, i: int) -> dict[str, torch.Tensor]:
+        """Seed i's model weights as a :class:`TransitionModel` state dict."""
+        return {name: value[i].detach().clone() for name, value in self.params.items()}
+
+
+def seed_networks(seed: int, obs_dim: int, n_actions: int, h: dict[str, Any], device: torch.device,
+                  with_model: bool = False) -> tuple[DQNLearner, LearnedModel | None]:
+    """The single-seed agent's learner (and learned model) for ``seed``: the same initial weights as
+    ``ERDQN(seed=seed)`` (``ModelDQN(seed=seed)``), built in the same order under the same seed."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return DQNLearner(obs_dim, n_actions, list(h["hidden"]), h["learning_rate"], h["gamma"], h["temperature"],
-                          h["target_update_every"], device)
+        learner = DQNLearner(obs_dim, n_actions, list(h["hidden"]), h["learning_rate"], h["gamma"], h["temperature"],
+                             h["target_update_every"], device)
+        model = LearnedModel(obs_dim, n_actions, list(h["hidden"]), h["learning_rate"], device) if with_model else None
+    return learner, model
+
+
+def seed_learner(seed: int, obs_dim: int, n_actions: int, h: dict[str, Any], device: torch.device) -> DQNLearner:
+    """The single-seed agent's learner for ``seed`` (the same initial weights as ``ERDQN(seed=seed)``)."""
+    return seed_networks(seed, obs_dim, n_actions, h, device)[0]
 
 
 def _make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
@@ -140,41 +220,49 @@ def evaluate(learner: StackedDQNLearner, envs: Sequence[Any], n_episodes: int, s
 def train_seeds(env_id: str, n_seeds: int, total_timesteps: int, agent: str = "er_dqn",
                 seeds: Sequence[int] | None = None, env_kwargs: dict[str, Any] | None = None,
                 **settings: Any) -> list[dict[str, Any]]:
-    """Train ``n_seeds`` er_dqn agents together for ``total_timesteps`` env steps each (one env per seed,
-    seeded with its seed); the Q updates of all seeds are one vectorised step. ``settings`` are er_dqn's
-    (defaults :data:`ER_DEFAULTS`, validated the same way) plus ``eval_every`` (steps between greedy
-    evaluations; None: only at the end) and ``n_eval_episodes``. Returns one dict per seed: its seed,
-    ``eval`` ([(step, mean greedy return)]), ``final_return``, ``train_episode_returns`` and ``updates``;
-    the first dict also carries the shared wall times."""
-    if agent != "er_dqn":
-        raise ValueError(f"train_seeds supports agent='er_dqn' only (got {agent!r})")
+    """Train ``n_seeds`` ``agent`` s (``er_dqn`` or ``model_dqn``) together for ``total_timesteps`` env
+    steps each (one env per seed, seeded with its seed); the model and Q updates of all seeds are each one
+    vectorised step, the imagined rollouts one batched rollout. ``settings`` are the agent's (its class's
+    defaults, validated the same way) plus ``eval_every`` (steps between greedy evaluations; None: only at
+    the end) and ``n_eval_episodes``. Returns one dict per seed: its seed, ``eval`` ([(step, mean greedy
+    return)]), ``final_return``, ``train_episode_returns`` and ``updates``; the first dict also carries the
+    shared wall times."""
+    if agent not in AGENTS:
+        raise ValueError(f"train_seeds trains {', '.join(AGENTS)} (got agent={agent!r}; perfect_model_dqn's "
+                         f"rollouts step one simulator per rollout, which stacking does not speed up)")
+    cls = AGENTS[agent]
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"n_seeds must be an integer >= 1 (got {n_seeds!r})")
     seeds = list(range(n_seeds)) if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n_seeds:
         raise ValueError(f"seeds has {len(seeds)} entries for n_seeds={n_seeds}")
     eval_settings = {**EVAL_DEFAULTS, **{k: settings.pop(k) for k in list(settings) if k in EVAL_DEFAULTS}}
-    unknown = set(settings) - set(ER_DEFAULTS)
+    unknown = set(settings) - set(cls.defaults)
     if unknown:
-        raise ValueError(f"unknown er_dqn settings {sorted(unknown)}; allowed: {sorted(ER_DEFAULTS)}")
-    h = {**ER_DEFAULTS, **settings}
-    ERDQN.validate(h)
+        raise ValueError(f"unknown {agent} settings {sorted(unknown)}; allowed: {sorted(cls.defaults)}")
+    h = {**cls.defaults, **settings}
+    cls.validate(h)
     env_kwargs = dict(env_kwargs or {})
     device = torch.device("cpu")
 
     envs = [_make_env(env_id, env_kwargs) for _ in seeds]
     eval_envs = [_make_env(env_id, env_kwargs) for _ in seeds]
-    ERDQN.check_env(envs[0])
+    cls.check_env(envs[0])
     obs_dim, n_actions = int(envs[0].observation_space.shape[0]), int(envs[0].action_space.n)
-    learner = StackedDQNLearner([seed_learner(s, obs_dim, n_actions, h, device) for s in seeds], h["learning_rate"])
+    networks = [seed_networks(s, obs_dim, n_actions, h, device, with_model=agent == "model_dqn") for s in seeds]
+    learner = StackedDQNLearner([n[0] for n in networks], h["learning_rate"])
     buffers = [ReplayBuffer(h["buffer_size"], obs_dim) for _ in seeds]
     rngs = [np.random.default_rng(s) for s in seeds]
+    q_batch = _replay_batches(buffers, rngs, h["batch_size"])
+    if agent == "model_dqn":
+        model = StackedLearnedModel([n[1] for n in networks], h["learning_rate"])
+        model.generator = torch.Generator().manual_seed(seeds[0])
+        q_batch = _imagined_batches(model, learner, buffers, rngs, h)
     obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)]).astype(np.float32)
     returns_now = np.zeros(n_seeds)
     train_returns: list[list[float]] = [[] for _ in seeds]
     evals: list[list[tuple[int, float]]] = [[] for _ in seeds]
     update_s, start = 0.0, time.perf_counter()
-    batch_size = h["batch_size"]
 
     def record_eval(step: int) -> None:
         for i, value in enumerate(evaluate(learner, eval_envs, eval_settings["n_eval_episodes"], seeds)):
@@ -198,8 +286,7 @@ def train_seeds(env_id: str, n_seeds: int, total_timesteps: int, agent: str = "e
         if step >= h["learning_starts"]:
             started = time.perf_counter()
             for _ in range(h["updates_per_step"]):
-                samples = [buffer.sample(batch_size, rng) for buffer, rng in zip(buffers, rngs)]
-                learner.update(stack_batches(samples))
+                learner.update(q_batch())
             update_s += time.perf_counter() - started
         if eval_settings["eval_every"] and step % eval_settings["eval_every"] == 0:
             record_eval(step)
@@ -211,6 +298,38 @@ def train_seeds(env_id: str, n_seeds: int, total_timesteps: int, agent: str = "e
     results[0].update(wall_s=round(wall_s, 3), update_s=round(update_s, 3),
                       ms_per_update=round(1000 * update_s / max(learner.updates, 1), 3))
     return results
+
+
+def _replay_batches(buffers: Sequence[ReplayBuffer], rngs: Sequence[np.random.Generator], n: int) -> Any:
+    """A function giving every seed's ``n`` replayed transitions as one stacked Q batch."""
+    return lambda: stack_batches([buffer.sample(n, rng) for buffer, rng in zip(buffers, rngs)])
+
+
+def _imagined_batches(model: StackedLearnedModel, learner: StackedDQNLearner, buffers: Sequence[ReplayBuffer],
+                      rngs: Sequence[np.random.Generator], h: dict[str, Any]) -> Any:
+    """A function doing what :meth:`ModelDQN.q_batch` does, for every seed at once: fit the models on
+    ``model_batch_size`` replayed transitions, roll out from replayed observations, mix in replayed ones."""
+    n_imagined = round(h["imagined_share"] * h["batch_size"])
+    n_real = h["batch_size"] - n_imagined
+    n_rollouts = h["n_rollouts"] or math.ceil(n_imagined / h["rollout_length"])
+
+    def q_batch() -> dict[str, torch.Tensor]:
+        if n_imagined == 0:
+            return stack_batches([buffer.sample(n_real, rng) for buffer, rng in zip(buffers, rngs)])
+        samples = [buffer.sample(h["model_batch_size"], rng) for buffer, rng in zip(buffers, rngs)]
+        model.update({key: torch.as_tensor(np.stack([s[key] for s in samples]),
+                                           dtype=torch.int64 if key == "actions" else torch.float32)
+                      for key in samples[0]})
+        starts = torch.as_tensor(np.stack([buffer.sample_obs(n_rollouts, rng) for buffer, rng in zip(buffers, rngs)]),
+                                 dtype=torch.float32)
+        rollouts = imagine(model, learner, starts, h["rollout_length"], model.generator)
+        imagined = {key: value[:, :n_imagined] for key, value in rollouts.items()}
+        if n_real == 0:
+            return imagined
+        real = stack_batches([buffer.sample(n_real, rng) for buffer, rng in zip(buffers, rngs)])
+        return {key: torch.cat([imagined[key], real[key].to(imagined[key].dtype)], dim=1) for key in imagined}
+
+    return q_batch
 
 
 def stack_batches(samples: Sequence[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:

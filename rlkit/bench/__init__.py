@@ -50,6 +50,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.model_based:run",
         "experience replay vs learned model vs perfect model DQN, low-data regime, 3 gridworlds, 5 seeds",
     ),
+    "model_based_seeds": (
+        "rlkit.bench.model_based:run_seeds",
+        "N model-based DQN seeds as N separate runs vs one run with stacked parameters (torch.func): the ratio",
+    ),
     "ray": (
         "rlkit.bench.ray_scaling:run",
         "RLlib sampling with 0/1/2 env runners (scaling efficiency), rlkit's per-iteration overhead vs plain RLlib",

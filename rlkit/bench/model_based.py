@@ -274,3 +274,59 @@ def run(
     if plot:
         plot_curves(out_dir / "curves.png", results, randoms, titles)
     print((out_dir / "results.md").read_text())
+
+
+def time_seeds(agent: str, n_seeds: int, hidden: list, total_timesteps: int, learning_starts: int,
+               env: str = "pan_flute") -> dict[str, Any]:
+    """Wall seconds of training ``n_seeds`` seeds as separate single-seed agents one after another, and
+    as one stacked run (:func:`agents.model_based.multiseed.train_seeds`), same settings, one thread."""
+    from agents.model_based.agents import ERDQN, ModelDQN
+    from agents.model_based.multiseed import train_seeds
+
+    settings = {"hidden": list(hidden), "learning_starts": learning_starts}
+    started = time.perf_counter()
+    for seed in range(n_seeds):
+        single = {"er_dqn": ERDQN, "model_dqn": ModelDQN}[agent](env=make_env(env, {}), seed=seed, device="cpu",
+                                                                   **settings)
+        single.learn(total_timesteps)
+    separate_s = time.perf_counter() - started
+    started = time.perf_counter()
+    results = train_seeds(env, n_seeds, total_timesteps, agent=agent, **settings)
+    stacked_s = time.perf_counter() - started
+    return {"agent": agent, "hidden": "x".join(map(str, hidden)), "n_seeds": n_seeds, "env": env,
+            "steps_per_seed": total_timesteps, "updates_per_seed": results[0]["updates"],
+            "separate_s": separate_s, "stacked_s": stacked_s, "separate_over_stacked": separate_s / stacked_s}
+
+
+def run_seeds(
+    out_dir: Path,
+    agents: list = ["er_dqn", "model_dqn"],  # noqa: B006
+    n_seeds: list = [1, 5, 10],  # noqa: B006
+    hiddens: list = [[64, 64], [200, 200, 200]],  # noqa: B006
+    total_timesteps: int = 150,
+    learning_starts: int = 100,
+) -> None:
+    """``rlkit bench model_based_seeds``: N seeds as N separate runs vs one stacked run (torch.func), per
+    agent, network size and N, side by side in one process of one thread."""
+    from rlkit.threads import limit_torch_threads
+
+    limit_torch_threads(1)
+    for name in agents:
+        if name not in ("er_dqn", "model_dqn"):
+            raise ValueError(f"agents: {name!r} has no stacked form; allowed: er_dqn, model_dqn")
+    for n in n_seeds:
+        _check_int("n_seeds", n, 1)
+    _check_int("learning_starts", learning_starts, 0)
+    if _check_int("total_timesteps", total_timesteps, 1) <= learning_starts:
+        raise ValueError(f"total_timesteps ({total_timesteps}) must exceed learning_starts ({learning_starts}): "
+                         f"the timing is of updates")
+    rows = [time_seeds(agent, n, list(hidden), total_timesteps, learning_starts)
+            for agent in agents for hidden in hiddens for n in n_seeds]
+    notes = (f"# model_based_seeds: N seeds separately vs stacked ({machine_description()})\n\n"
+             f"pan_flute, {total_timesteps} env steps per seed, learning from step {learning_starts} with 10 updates "
+             f"per step (the low-data regime), the agents' other defaults; separate_s: N single-seed agents trained "
+             f"one after another; stacked_s: train_seeds with the N seeds' parameters stacked (torch.func "
+             f"stack_module_state + functional_call under vmap), one evaluation episode set at the end included. "
+             f"Measured side by side in one process, one thread.")
+    write_table(out_dir, rows, notes=notes)
+    print((out_dir / "results.md").read_text())

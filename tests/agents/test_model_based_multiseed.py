@@ -1,5 +1,5 @@
-"""agents.model_based.multiseed: N er_dqn seeds with stacked parameters (torch.func) match N separate
-single-seed learners, stay independent, and train together on PanFlute."""
+"""agents.model_based.multiseed: N er_dqn / model_dqn seeds with stacked parameters (torch.func) match N
+separate single-seed learners and models, stay independent, and train together on PanFlute."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.model_based.agents import ER_DEFAULTS, ERDQN
+from agents.model_based.agents import ER_DEFAULTS, ERDQN, MODEL_DEFAULTS, ModelDQN
 from agents.model_based.learner import adamw
-from agents.model_based.multiseed import StackedDQNLearner, seed_learner, train_seeds
+from agents.model_based.models import imagine
+from agents.model_based.multiseed import (StackedDQNLearner, StackedLearnedModel, seed_learner, seed_networks,
+                                          train_seeds)
 
 CPU = torch.device("cpu")
 OBS_DIM, N_ACTIONS = 6, 4
@@ -93,10 +95,70 @@ def test_seeds_are_independent():
         assert differs != same, i
 
 
-def test_train_seeds_on_pan_flute_returns_per_seed_evaluations():
-    results = train_seeds("pan_flute", n_seeds=2, total_timesteps=120, env_kwargs={"pipes": 3}, hidden=[32, 32],
-                          batch_size=32, learning_starts=50, updates_per_step=2, buffer_size=500, eval_every=60,
-                          n_eval_episodes=2)
+def model_batch(gen: torch.Generator, n: int = 16) -> dict[str, torch.Tensor]:
+    return {"obs": torch.randint(2, (n, OBS_DIM), generator=gen).float(),
+            "actions": torch.randint(N_ACTIONS, (n,), generator=gen), "rewards": torch.randn(n, generator=gen),
+            "next_obs": torch.randint(2, (n, OBS_DIM), generator=gen).float(),
+            "terminated": (torch.rand(n, generator=gen) > 0.8).float()}
+
+
+def test_seed_networks_have_the_single_seed_model_agents_initial_weights():
+    from envs.gridworlds.pan_flute import PanFluteEnv
+
+    agent = ModelDQN(env=PanFluteEnv(pipes=3), seed=5, device="cpu", hidden=[32, 32])
+    learner, model = seed_networks(5, 6, 3, agent.hyperparameters, CPU, with_model=True)
+    for source, copy_ in ((agent.learner.q, learner.q), (agent.model.net, model.net)):
+        for name, value in source.state_dict().items():
+            assert torch.equal(value, copy_.state_dict()[name]), name
+
+
+def test_stacked_model_updates_and_steps_equal_separate_models():
+    h = dict(MODEL_DEFAULTS, hidden=[32, 32], learning_rate=1e-3)
+    singles = [seed_networks(s, OBS_DIM, N_ACTIONS, h, CPU, with_model=True)[1] for s in (0, 1, 2)]
+    stacked = StackedLearnedModel(singles, h["learning_rate"])
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(4):
+        batches = [model_batch(gen) for _ in singles]
+        losses = stacked.update(stack(batches))
+        for i, (model, batch) in enumerate(zip(singles, batches)):
+            single = model.update(batch)
+            for name, value in single.items():
+                np.testing.assert_allclose(losses[name][i], value, rtol=1e-5, atol=1e-6)
+    for i, model in enumerate(singles):
+        for name, value in stacked.seed_state_dict(i).items():
+            torch.testing.assert_close(value, model.net.state_dict()[name], rtol=0, atol=1e-5)
+    # one step of all seeds: each seed's own model's predictions
+    obs, actions = torch.randint(2, (3, 7, OBS_DIM)).float(), torch.randint(N_ACTIONS, (3, 7))
+    rewards, continuation, next_obs = stacked.step(obs, actions)
+    assert next_obs.shape == (3, 7, OBS_DIM) and set(next_obs.unique().tolist()) <= {0.0, 1.0}
+    for i, model in enumerate(singles):
+        mean, going_on, _ = model.predict(obs[i], actions[i])
+        torch.testing.assert_close(rewards[i], mean, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(continuation[i], going_on, rtol=1e-5, atol=1e-5)
+
+
+def test_stacked_rollouts_follow_each_seeds_own_policy():
+    singles = learners((0, 1))
+    for learner, preferred in zip(singles, (1, 3)):  # seed 0 prefers action 1, seed 1 action 3
+        with torch.no_grad():
+            learner.q.net[-1].weight.zero_()
+            learner.q.net[-1].bias.copy_(torch.nn.functional.one_hot(torch.tensor(preferred), N_ACTIONS) * 10.0)
+    policy = StackedDQNLearner(singles, 1e-3)
+    policy.temperature = 0.01
+    model = StackedLearnedModel([seed_networks(s, OBS_DIM, N_ACTIONS, SETTINGS, CPU, True)[1] for s in (0, 1)], 1e-3)
+    rollouts = imagine(model, policy, torch.zeros(2, 4, OBS_DIM), 3, torch.Generator().manual_seed(0))
+    assert rollouts["obs"].shape == (2, 12, OBS_DIM) and rollouts["weights"].shape == (2, 12)
+    assert torch.all(rollouts["actions"][0] == 1) and torch.all(rollouts["actions"][1] == 3)
+    chained = rollouts["obs"].reshape(2, 4, 3, OBS_DIM)[:, :, 1:]
+    torch.testing.assert_close(chained, rollouts["next_obs"].reshape(2, 4, 3, OBS_DIM)[:, :, :-1])
+
+
+@pytest.mark.parametrize("agent", ["er_dqn", "model_dqn"])
+def test_train_seeds_on_pan_flute_returns_per_seed_evaluations(agent):
+    extra = {"model_batch_size": 8, "rollout_length": 4} if agent == "model_dqn" else {}
+    results = train_seeds("pan_flute", n_seeds=2, total_timesteps=120, agent=agent, env_kwargs={"pipes": 3},
+                          hidden=[32, 32], batch_size=32, learning_starts=50, updates_per_step=2, buffer_size=500,
+                          eval_every=60, n_eval_episodes=2, **extra)
     assert [r["seed"] for r in results] == [0, 1]
     for r in results:
         assert [step for step, _ in r["eval"]] == [60, 120]
@@ -108,11 +170,23 @@ def test_train_seeds_on_pan_flute_returns_per_seed_evaluations():
 
 
 def test_train_seeds_rejects_bad_input():
-    with pytest.raises(ValueError, match="er_dqn.* only"):
-        train_seeds("pan_flute", 2, 10, agent="model_dqn")
+    with pytest.raises(ValueError, match="trains er_dqn, model_dqn .*perfect_model_dqn"):
+        train_seeds("pan_flute", 2, 10, agent="perfect_model_dqn")
+    with pytest.raises(ValueError, match="rollout_length must be an integer >= 1"):
+        train_seeds("pan_flute", 2, 10, agent="model_dqn", rollout_length=0)
     with pytest.raises(ValueError, match="n_seeds"):
         train_seeds("pan_flute", 0, 10)
     with pytest.raises(ValueError, match="unknown er_dqn settings"):
         train_seeds("pan_flute", 2, 10, rollout_length=3)
     with pytest.raises(ValueError, match="learning_rate"):
         train_seeds("pan_flute", 2, 10, learning_rate=-1.0)
+
+
+def test_train_seeds_model_dqn_with_no_imagined_share_is_er_dqn_exactly():
+    common = dict(n_seeds=2, total_timesteps=100, env_kwargs={"pipes": 3}, hidden=[16], batch_size=16,
+                  learning_starts=40, updates_per_step=1, buffer_size=500, eval_every=50, n_eval_episodes=1)
+    er = train_seeds("pan_flute", agent="er_dqn", **common)
+    replay = train_seeds("pan_flute", agent="model_dqn", imagined_share=0.0, **common)
+    for a, b in zip(er, replay):
+        assert a["eval"] == b["eval"] and a["train_episode_returns"] == b["train_episode_returns"]
+        assert a["updates"] == b["updates"] == 61
