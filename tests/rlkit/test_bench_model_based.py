@@ -87,3 +87,17 @@ def _parse(option):
 
 def test_registered():
     assert "model_based" in SUITES
+
+
+def test_seeds_suite_times_separate_and_stacked_runs(tmp_path):
+    out = run_suite("model_based_seeds", ["agents=[model_dqn]", "n_seeds=[2]", "hiddens=[[8]]", "total_timesteps=53",
+                                          "learning_starts=50", f"runs_root={tmp_path}"])
+    table = pd.read_csv(out / "results.csv")
+    row = table.iloc[0]
+    assert (row["agent"], str(row["hidden"]), row["n_seeds"], row["updates_per_seed"]) == ("model_dqn", "8", 2, 40)
+    assert 0 < row["stacked_update_s"] <= row["stacked_s"] and 0 < row["separate_update_s"] <= row["separate_s"]
+    assert row["update_ratio"] == pytest.approx(row["separate_update_s"] / row["stacked_update_s"], rel=1e-3)
+    with pytest.raises(ValueError, match="no stacked form"):
+        model_based.run_seeds(tmp_path, agents=["perfect_model_dqn"])
+    with pytest.raises(ValueError, match="must exceed learning_starts"):
+        model_based.run_seeds(tmp_path, total_timesteps=10, learning_starts=10)
