@@ -460,3 +460,6 @@ class PerfectModelDQN(ModelDQN):
 
     def _restore(self, state: dict[str, Any]) -> None:
         ReplayDQN._restore(self, state)
+
+
+AGENT_CLASSES: dict[str, type[ReplayDQN]] = {cls.name: cls for cls in (ERDQN, ModelDQN, LatentModelDQN, PerfectModelDQN)}

@@ -1,8 +1,8 @@
 """N seeds of ``er_dqn`` or ``model_dqn`` trained together in one process with vectorised parameters
 (torch.func).
 
-The N Q-networks (their target networks, and for ``model_dqn`` the learned models) are stacked with ``torch.func.stack_module_state``: every
-parameter gets a leading seed axis. Forward passes and the TD loss run once for all seeds through
+The N Q-networks (their target networks, and for ``model_dqn`` the learned models) are stacked with
+``torch.func.stack_module_state``: every parameter gets a leading seed axis. Forward passes and the TD loss run once for all seeds through
 batched matrix products over the seed axis (:func:`stacked_mlp`: what ``torch.func.functional_call`` under
 ``torch.vmap`` computes, without its Python overhead per call, which on small networks cost more than the
 N separate forward passes it replaces); one AdamW step on the stacked tensors is exactly N
@@ -184,7 +184,8 @@ def seed_learner(seed: int, obs_dim: int, n_actions: int, h: dict[str, Any], dev
     return seed_networks(seed, obs_dim, n_actions, h, device)[0]
 
 
-def _make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
+def make_gridworld(env_id: str, env_kwargs: dict[str, Any]) -> Any:
+    """A gridworld by short name (``proc_maze``, ...) or Gymnasium id, registered first."""
     import gymnasium as gym
 
     from envs.gridworlds import register_gridworld_envs
@@ -245,8 +246,8 @@ def train_seeds(env_id: str, n_seeds: int, total_timesteps: int, agent: str = "e
     env_kwargs = dict(env_kwargs or {})
     device = torch.device("cpu")
 
-    envs = [_make_env(env_id, env_kwargs) for _ in seeds]
-    eval_envs = [_make_env(env_id, env_kwargs) for _ in seeds]
+    envs = [make_gridworld(env_id, env_kwargs) for _ in seeds]
+    eval_envs = [make_gridworld(env_id, env_kwargs) for _ in seeds]
     cls.check_env(envs[0])
     obs_dim, n_actions = int(envs[0].observation_space.shape[0]), int(envs[0].action_space.n)
     networks = [seed_networks(s, obs_dim, n_actions, h, device, with_model=agent == "model_dqn") for s in seeds]

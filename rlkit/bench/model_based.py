@@ -23,7 +23,7 @@ from rlkit.bench.report import machine_description, write_table
 
 AGENTS = ("er_dqn", "model_dqn", "perfect_model_dqn")  # the paper's comparison, run by default
 ALLOWED_AGENTS = (*AGENTS, "latent_model_dqn")
-ENV_IDS = {"proc_maze": "rlkit/ProcMaze-v0", "button_grid": "rlkit/ButtonGrid-v0", "pan_flute": "rlkit/PanFlute-v0"}
+ENVS = ("proc_maze", "button_grid", "pan_flute")
 EVAL_SEED_BASE = 50_000  # evaluation episodes reset with seeds EVAL_SEED_BASE + e: the same for every agent
 COLOURS = {"er_dqn": "#4878a8", "model_dqn": "#d8703a", "perfect_model_dqn": "#4a9a52", "latent_model_dqn": "#8a5aa8",
            "random": "grey"}
@@ -43,12 +43,9 @@ def env_kwargs(env: str, maze_size: int, button_grid_size: int, buttons: int, pi
 
 
 def make_env(env: str, kwargs: dict[str, Any]) -> Any:
-    import gymnasium as gym
+    from agents.model_based.multiseed import make_gridworld
 
-    from envs.gridworlds import register_gridworld_envs
-
-    register_gridworld_envs()
-    return gym.make(ENV_IDS[env], **kwargs)
+    return make_gridworld(env, kwargs)
 
 
 def evaluate(policy: Any, env: Any, n_episodes: int) -> float:
@@ -74,13 +71,11 @@ def random_return(env_name: str, kwargs: dict[str, Any], n_episodes: int) -> flo
 
 def agent_job(job: dict[str, Any]) -> dict[str, Any]:
     """Train one agent on one env with one seed; its evaluation curve and cost."""
-    from agents.model_based.agents import ERDQN, LatentModelDQN, ModelDQN, PerfectModelDQN
+    from agents.model_based.agents import AGENT_CLASSES
 
-    classes = {"er_dqn": ERDQN, "model_dqn": ModelDQN, "perfect_model_dqn": PerfectModelDQN,
-               "latent_model_dqn": LatentModelDQN}
     started = time.perf_counter()
     env, eval_env = make_env(job["env"], job["env_kwargs"]), make_env(job["env"], job["env_kwargs"])
-    agent = classes[job["agent"]](env=env, seed=job["seed"], device="cpu", **job["settings"])
+    agent = AGENT_CLASSES[job["agent"]](env=env, seed=job["seed"], device="cpu", **job["settings"])
 
     def greedy(obs: np.ndarray) -> int:
         return int(agent.predict(obs, deterministic=True)[0])
@@ -226,7 +221,7 @@ def run(
 ) -> None:
     """Train every agent on every env with ``seeds`` seeds from ``seed`` (the paper's low-data regime:
     ``updates_per_step`` 10, target refresh every 10 updates; other settings the agents' defaults)."""
-    for name, values, allowed in (("envs", envs, ENV_IDS), ("agents", agents, ALLOWED_AGENTS)):
+    for name, values, allowed in (("envs", envs, ENVS), ("agents", agents, ALLOWED_AGENTS)):
         unknown = [v for v in values if v not in allowed]
         if unknown or not values:
             raise ValueError(f"{name}: unknown or none {unknown or list(values)}; allowed: {', '.join(allowed)}")
@@ -281,14 +276,12 @@ def time_seeds(agent: str, n_seeds: int, hidden: list, total_timesteps: int, lea
     """Seconds of training ``n_seeds`` seeds as separate single-seed agents one after another, and as one
     stacked run (:func:`agents.model_based.multiseed.train_seeds`), same settings, one thread: the whole
     run and its updates alone (the stacked run's one final evaluation is in its whole-run time)."""
-    from agents.model_based.agents import ERDQN, ModelDQN
-    from agents.model_based.multiseed import train_seeds
+    from agents.model_based.multiseed import AGENTS, train_seeds
 
     settings = {"hidden": list(hidden), "learning_starts": learning_starts}
     started, separate_update_s = time.perf_counter(), 0.0
     for seed in range(n_seeds):
-        single = {"er_dqn": ERDQN, "model_dqn": ModelDQN}[agent](env=make_env(env, {}), seed=seed, device="cpu",
-                                                                   **settings)
+        single = AGENTS[agent](env=make_env(env, {}), seed=seed, device="cpu", **settings)
         single.learn(total_timesteps)
         separate_update_s += single.training_wall_time_s
     separate_s = time.perf_counter() - started
