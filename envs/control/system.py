@@ -122,6 +122,61 @@ class SCALAR:
         return all(math.isfinite(p) for p in parts)
 
 
+class SYMPY:
+    """SymPy expressions: the model's exact symbolic form (certificates, exact checks). SymPy is
+    imported on first use."""
+
+    @staticmethod
+    def _sympy():
+        import sympy
+
+        return sympy
+
+    @classmethod
+    def exp(cls, a):
+        return cls._sympy().exp(a)
+
+    @classmethod
+    def sin(cls, a):
+        return cls._sympy().sin(a)
+
+    @classmethod
+    def cos(cls, a):
+        return cls._sympy().cos(a)
+
+    @classmethod
+    def sqrt(cls, a):
+        return cls._sympy().sqrt(a)
+
+    @classmethod
+    def abs(cls, a):
+        return cls._sympy().Abs(a)
+
+    @classmethod
+    def minimum(cls, a, b):
+        return cls._sympy().Min(a, b)
+
+    @classmethod
+    def maximum(cls, a, b):
+        return cls._sympy().Max(a, b)
+
+    @classmethod
+    def where(cls, condition, a, b):
+        return cls._sympy().Piecewise((a, condition), (b, True))
+
+    @staticmethod
+    def stack(parts):
+        return list(parts)
+
+    @classmethod
+    def full_like(cls, like, value):
+        return cls._sympy().Float(value)
+
+    @staticmethod
+    def detach(value):
+        return value
+
+
 def _float_vector(value: Any, length: int, what: str) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
     if array.ndim == 0:
@@ -410,6 +465,15 @@ class ControlSystem:
         parts = self._rhs(tuple(x[..., i] for i in range(self.n_states)),
                           tuple(u[..., j] for j in range(self.n_inputs)), xp)
         return xp.stack(parts)
+
+    def symbolic_f(self) -> tuple[list, list, list]:
+        """The continuous dynamics in SymPy: (state symbols, input symbols, [dx_i/dt]), the symbols
+        named as the state and input components (real)."""
+        import sympy
+
+        states = [sympy.Symbol(name, real=True) for name in self.state_names]
+        inputs = [sympy.Symbol(name, real=True) for name in self.input_names]
+        return states, inputs, list(self._rhs(tuple(states), tuple(inputs), SYMPY))
 
     def discrete_step(self, x: Array, u: Array) -> Array:
         """The state one step ``dt`` later, with the system's integrator, batched over (broadcast)
