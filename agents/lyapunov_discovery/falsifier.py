@@ -1,0 +1,92 @@
+"""The falsifier of a candidate Lyapunov function ``V`` for an autonomous system ``dx/dt = f(x)`` on a
+box ``D`` around the equilibrium 0: it searches for states of ``D`` (outside a small ball around 0, where
+the conditions degenerate) with ``V(x) <= 0`` or ``dV/dt = grad V(x) . f(x) >= 0``.
+
+The search is uniform sampling, then signed-gradient ascent (an adversarial attack) from the worst
+samples on the larger of the two violations, projected back into ``D`` and out of the ball. ``V(0) = 0``
+is checked exactly at the origin. Finding nothing is evidence, not proof; a sound verifier decides.
+The share of samples meeting both conditions is the candidate's score for the generative policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+ATTACK_STEP = 0.02  # signed step of the attack, as a fraction of the box's width per dimension
+
+
+@dataclass
+class FalsifierResult:
+    """What the search found.
+
+    Attributes:
+        value_at_origin: ``V(0)`` (a Lyapunov function has 0).
+        satisfied_share: share of the uniform samples with ``V > 0`` and ``dV/dt < 0`` (the score).
+        counterexamples: [k, n] states breaking a condition, worst first (sampled or attacked).
+        violation: [k] their violation ``max(-V, dV/dt)`` (>= 0).
+    """
+
+    value_at_origin: float
+    satisfied_share: float
+    counterexamples: torch.Tensor
+    violation: torch.Tensor
+
+    @property
+    def falsified(self) -> bool:
+        return len(self.counterexamples) > 0 or abs(self.value_at_origin) > 1e-9
+
+
+def lie_derivative(V: Callable[[torch.Tensor], torch.Tensor], f: Callable[[torch.Tensor], torch.Tensor],
+                   x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(V(x), dV/dt = grad V(x) . f(x)) at states x (B, n), differentiable in x."""
+    if not x.requires_grad:
+        x = x.detach().requires_grad_(True)
+    value = V(x)
+    (gradient,) = torch.autograd.grad(value.sum(), x, create_graph=True)
+    return value, (gradient * f(x)).sum(-1)
+
+
+def violation(V: Callable, f: Callable, x: torch.Tensor) -> torch.Tensor:
+    """``max(-V(x), dV/dt(x))``: > 0 where a Lyapunov condition fails, (B,)."""
+    value, derivative = lie_derivative(V, f, x)
+    return torch.maximum(-value, derivative)
+
+
+def falsify(V: Callable[[torch.Tensor], torch.Tensor], f: Callable[[torch.Tensor], torch.Tensor],
+            low: np.ndarray, high: np.ndarray, ball: float = 0.05, n_samples: int = 2000, attack_starts: int = 64,
+            attack_steps: int = 30, seed: int = 0) -> FalsifierResult:
+    """Search the box [low, high] outside the ball ``|x|_inf <= ball * (high - low) / 2`` (a fraction of
+    the box's half-width per dimension) for states where ``V`` fails; see the module docstring."""
+    low_t, high_t = torch.as_tensor(low, dtype=torch.float64), torch.as_tensor(high, dtype=torch.float64)
+    if not bool((low_t < 0).all() and (high_t > 0).all()):
+        raise ValueError(f"the box must contain the equilibrium 0 inside: low {low}, high {high}")
+    radius = ball * (high_t - low_t) / 2
+    generator = torch.Generator().manual_seed(seed)
+    origin = torch.zeros(1, len(low_t), dtype=torch.float64)
+    value_at_origin = float(V(origin)[0].detach())
+
+    x = low_t + (high_t - low_t) * torch.rand(n_samples, len(low_t), dtype=torch.float64, generator=generator)
+    x = x[(x.abs() > radius).any(-1)]
+    sampled = violation(V, f, x).detach()
+    satisfied_share = float((sampled < 0).double().mean())
+
+    # the attack: signed-gradient ascent on the violation from the worst samples
+    starts = x[torch.argsort(sampled, descending=True)[:attack_starts]].clone()
+    step = ATTACK_STEP * (high_t - low_t)
+    for _ in range(attack_steps):
+        starts.requires_grad_(True)
+        (gradient,) = torch.autograd.grad(violation(V, f, starts).sum(), starts)
+        with torch.no_grad():
+            starts = torch.clamp(starts + step * gradient.sign(), low_t, high_t)
+            inside = (starts.abs() <= radius).all(-1)  # pushed into the ball: back onto its surface
+            starts[inside] = starts[inside] / (starts[inside].abs() / radius).max(-1, keepdim=True).values.clamp_min(1e-12)
+    attacked = violation(V, f, starts).detach()
+    candidates = torch.cat([x, starts.detach()])
+    scores = torch.cat([sampled, attacked])
+    bad = scores >= 0
+    order = torch.argsort(scores[bad], descending=True)
+    return FalsifierResult(value_at_origin, satisfied_share, candidates[bad][order], scores[bad][order])
