@@ -7,5 +7,11 @@ Built so far:
   and the SymPy and torch meanings of an expression;
 - :mod:`agents.lyapunov_discovery.falsifier` -- sampling and a gradient attack on ``V > 0`` and
   ``dV/dt < 0`` over a box, the candidates' score;
-the systems are :mod:`envs.control.autonomous`.
+- :mod:`agents.lyapunov_discovery.policy` -- the masked expression transformer and the risk-seeking
+  policy-gradient loss;
+- :mod:`agents.lyapunov_discovery.search` -- the discovery loop;
+- :mod:`agents.lyapunov_discovery.verifier` -- interval branch and bound on the SymPy forms;
+- :mod:`agents.lyapunov_discovery.certificate` -- certificate.json and its re-check.
+The systems are :mod:`envs.control.autonomous`. Not built yet: the agent (``agent=lyapunov_discovery``),
+``rlkit certify`` for its runs, the 3-bus power system, z3 for the polynomial cases, the benchmark.
 """

@@ -1,0 +1,81 @@
+"""The certificate of a discovered Lyapunov function: the expression in SymPy form (exact ``srepr`` and
+readable ``str``), the system's name and its SymPy right-hand side, the region (box and ball), the
+verifier's counts and wall time. :func:`recheck` rebuilds the expression from the file and runs the
+verifier again against the system as the code defines it now: the certificate holds only if the stated
+dynamics still match and the proof goes through again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.lyapunov_discovery.verifier import VerificationResult, verify
+
+VERSION = 1
+BACKEND = ("rlkit interval branch and bound on SymPy expressions, float64 with outward rounding "
+           "(np.nextafter), dV/dt differentiated by SymPy")
+REQUIRED = ("version", "backend", "system", "dynamics", "expression_srepr", "box_low", "box_high", "ball",
+            "max_depth", "result")
+
+
+def build(system: Any, expression: Any, result: VerificationResult, ball: float, max_depth: int) -> dict[str, Any]:
+    """The certificate of ``expression`` for ``system`` (an autonomous system) as a JSON-ready dict."""
+    import sympy
+
+    _, rhs = system.symbolic_f()
+    low, high = system.region
+    return {"version": VERSION, "backend": BACKEND, "system": system.name,
+            "dynamics": [sympy.srepr(f) for f in rhs], "expression": str(expression),
+            "expression_srepr": sympy.srepr(expression), "box_low": low.tolist(), "box_high": high.tolist(),
+            "ball": ball, "max_depth": max_depth,
+            "result": {"holds": result.holds, "verified": result.verified, "falsified": result.falsified,
+                       "timeouts": result.timeouts, "excluded": result.excluded, "wall_s": round(result.wall_s, 4)}}
+
+
+def write(path: Any, certificate: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(certificate, indent=2))
+    return path
+
+
+def read(path: Any) -> dict[str, Any]:
+    """A certificate file; a ValueError naming what is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no certificate at {path}")
+    try:
+        certificate = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON: {error}") from None
+    missing = [key for key in REQUIRED if key not in certificate]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}: not a Lyapunov-discovery certificate")
+    if certificate["version"] != VERSION:
+        raise ValueError(f"{path} has certificate version {certificate['version']}; this rlkit reads {VERSION}")
+    return certificate
+
+
+def recheck(certificate: dict[str, Any], system: Any) -> tuple[bool, list[str], VerificationResult | None]:
+    """(holds, problems, the new verification) for ``certificate`` against ``system``."""
+    import sympy
+
+    problems = []
+    if certificate["system"] != system.name:
+        problems.append(f"the certificate is for {certificate['system']}, not {system.name}")
+    states, rhs = system.symbolic_f()
+    if [sympy.srepr(f) for f in rhs] != certificate["dynamics"]:
+        problems.append(f"{system.name}'s dynamics differ from the certified ones")
+    if problems:
+        return False, problems, None
+    expression = sympy.parse_expr(certificate["expression_srepr"], local_dict={str(s): s for s in states})
+    expression = expression.subs({sympy.Symbol(str(s)): s for s in states})  # the real-valued state symbols
+    result = verify(expression, states, rhs, np.asarray(certificate["box_low"]), np.asarray(certificate["box_high"]),
+                    ball=certificate["ball"], max_depth=certificate["max_depth"])
+    if not result.holds:
+        problems.append(f"the verifier does not prove it again ({result.falsified} falsified, "
+                        f"{result.timeouts} timed-out boxes)")
+    return not problems, problems, result
