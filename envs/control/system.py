@@ -122,59 +122,42 @@ class SCALAR:
         return all(math.isfinite(p) for p in parts)
 
 
-class SYMPY:
+class _SympyBackend:
     """SymPy expressions: the model's exact symbolic form (certificates, exact checks). SymPy is
-    imported on first use."""
+    imported on first use; the functions are SymPy's own."""
 
-    @staticmethod
-    def _sympy():
+    FUNCTIONS = {"exp": "exp", "sin": "sin", "cos": "cos", "sqrt": "sqrt", "abs": "Abs", "minimum": "Min",
+                 "maximum": "Max"}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.FUNCTIONS:
+            raise AttributeError(f"the SymPy backend has no {name!r}")
         import sympy
 
-        return sympy
+        return getattr(sympy, self.FUNCTIONS[name])
 
-    @classmethod
-    def exp(cls, a):
-        return cls._sympy().exp(a)
+    @staticmethod
+    def where(condition, a, b):
+        import sympy
 
-    @classmethod
-    def sin(cls, a):
-        return cls._sympy().sin(a)
-
-    @classmethod
-    def cos(cls, a):
-        return cls._sympy().cos(a)
-
-    @classmethod
-    def sqrt(cls, a):
-        return cls._sympy().sqrt(a)
-
-    @classmethod
-    def abs(cls, a):
-        return cls._sympy().Abs(a)
-
-    @classmethod
-    def minimum(cls, a, b):
-        return cls._sympy().Min(a, b)
-
-    @classmethod
-    def maximum(cls, a, b):
-        return cls._sympy().Max(a, b)
-
-    @classmethod
-    def where(cls, condition, a, b):
-        return cls._sympy().Piecewise((a, condition), (b, True))
+        return sympy.Piecewise((a, condition), (b, True))
 
     @staticmethod
     def stack(parts):
         return list(parts)
 
-    @classmethod
-    def full_like(cls, like, value):
-        return cls._sympy().Float(value)
+    @staticmethod
+    def full_like(like, value):
+        import sympy
+
+        return sympy.Float(value)
 
     @staticmethod
     def detach(value):
         return value
+
+
+SYMPY = _SympyBackend()
 
 
 def _float_vector(value: Any, length: int, what: str) -> np.ndarray:
