@@ -297,7 +297,7 @@ def time_seeds(agent: str, n_seeds: int, hidden: list, total_timesteps: int, lea
 def run_seeds(
     out_dir: Path,
     agents: list = ["er_dqn", "model_dqn"],  # noqa: B006
-    n_seeds: list = [1, 5, 10],  # noqa: B006
+    n_seeds: list = [1, 5],  # noqa: B006
     hiddens: list = [[64, 64], [200, 200, 200]],  # noqa: B006
     total_timesteps: int = 150,
     learning_starts: int = 100,
