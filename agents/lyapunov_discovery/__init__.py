@@ -10,8 +10,9 @@ Built so far:
 - :mod:`agents.lyapunov_discovery.policy` -- the masked expression transformer and the risk-seeking
   policy-gradient loss;
 - :mod:`agents.lyapunov_discovery.search` -- the discovery loop;
-- :mod:`agents.lyapunov_discovery.verifier` -- interval branch and bound on the SymPy forms;
+- :mod:`agents.lyapunov_discovery.verifier` -- interval branch and bound on the SymPy forms, z3 for
+  polynomial claims;
 - :mod:`agents.lyapunov_discovery.certificate` -- certificate.json and its re-check.
 The systems are :mod:`envs.control.autonomous`. Not built yet: the agent (``agent=lyapunov_discovery``),
-``rlkit certify`` for its runs, the 3-bus power system, z3 for the polynomial cases, the benchmark.
+``rlkit certify`` for its runs, the 3-bus power system, the benchmark.
 """

@@ -12,6 +12,9 @@ and ``dV/dt``'s upper bound is < 0, *excluded* when it lies inside the ball, *fa
 (evaluated in float64) breaks a condition -- a concrete counterexample -- and otherwise split in two along
 its widest side, up to ``max_depth`` splits (a *timeout*). The claim holds when no box is falsified and
 none timed out. Boxes are processed in batches (numpy arrays over boxes).
+
+For polynomial ``V`` and dynamics, :func:`verify_polynomial_z3` asks z3 the same question in exact real
+arithmetic.
 """
 
 from __future__ import annotations
@@ -172,3 +175,56 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
             break
     return VerificationResult(falsified == 0 and timeouts == 0, verified, falsified, timeouts, excluded,
                               counterexample, time.perf_counter() - started)
+
+
+def verify_polynomial_z3(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 0.05,
+                         timeout_s: float = 20.0) -> tuple[str, np.ndarray | None]:
+    """The same claim as :func:`verify`, asked of z3 in exact real arithmetic when ``V`` and the dynamics
+    are polynomials: is there an ``x`` in the box, outside the ball, with ``V(x) <= 0`` or ``dV/dt >= 0``?
+    Returns ("proved", None) for unsat, ("refuted", x) with z3's counterexample for sat, ("unknown", None)
+    when z3 gives up or runs out of time. Non-polynomial input raises ValueError (use :func:`verify`)."""
+    import sympy
+    import z3
+
+    derivative = sympy.expand(sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs)))
+    for name, expression in (("V", V), ("dV/dt", derivative)):
+        if not sympy.sympify(expression).is_polynomial(*symbols):
+            raise ValueError(f"z3 proves polynomial claims only; {name} = {expression} is not a polynomial in "
+                             f"{', '.join(map(str, symbols))} (use verify, the interval branch and bound)")
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    if not (np.all(low < 0) and np.all(high > 0)):
+        raise ValueError(f"the box must contain the equilibrium 0 inside: low {low}, high {high}")
+    variables = [z3.Real(str(s)) for s in symbols]
+
+    def encode(expression: Any) -> Any:
+        poly = sympy.Poly(sympy.expand(expression), *symbols)
+        total = z3.RealVal(0)
+        for monomial, coefficient in poly.terms():
+            term = z3.RealVal(str(sympy.Rational(coefficient)))
+            for variable, power in zip(variables, monomial):
+                for _ in range(power):
+                    term = term * variable
+            total = total + term
+        return total
+
+    def exact(value: float) -> Any:
+        return z3.RealVal(str(sympy.Rational(value)))
+
+    radius = ball * (high - low) / 2
+    solver = z3.Solver()
+    solver.set("timeout", int(timeout_s * 1000))
+    for variable, lo, hi, r in zip(variables, low, high, radius):
+        solver.add(variable >= exact(lo), variable <= exact(hi))
+    solver.add(z3.Or(*[z3.Or(v > exact(r), v < -exact(r)) for v, r in zip(variables, radius)]))
+    solver.add(z3.Or(encode(V) <= 0, encode(derivative) >= 0))
+    answer = solver.check()
+    if answer == z3.unsat:
+        return "proved", None
+    if answer == z3.sat:
+        model = solver.model()
+
+        def number(value: Any) -> float:  # nonlinear models may hold algebraic numbers: a rational close to them
+            return float((value.approx(20) if z3.is_algebraic_value(value) else value).as_fraction())
+
+        return "refuted", np.array([number(model.eval(v, model_completion=True)) for v in variables])
+    return "unknown", None

@@ -63,3 +63,19 @@ def test_bad_input_is_refused():
         verify(states[0] ** 2, states, rhs, [0.1, -1], [1, 1])
     with pytest.raises(ValueError, match="the verifier bounds .* not log"):
         verify(sympy.log(1 + states[0] ** 2) + states[1] ** 2, states, rhs, [-1, -1], [1, 1])
+
+
+def test_z3_proves_and_refutes_polynomial_claims():
+    from agents.lyapunov_discovery.verifier import verify_polynomial_z3
+
+    system = Polynomial3D()
+    states, rhs = system.symbolic_f()
+    assert verify_polynomial_z3(sum(s**2 for s in states), states, rhs, *system.region) == ("proved", None)
+    vdp = VanDerPolReversed()
+    states, rhs = vdp.symbolic_f()
+    verdict, x = verify_polynomial_z3(states[0] ** 2 + states[1] ** 2, states, rhs, [-1.5, -1.5], [1.5, 1.5])
+    assert verdict == "refuted"
+    value, derivative = x @ x, 2 * (x[0] ** 2 - 1) * x[1] ** 2  # re-checked in float64
+    assert value <= 0 or derivative >= 0
+    with pytest.raises(ValueError, match="polynomial claims only"):
+        verify_polynomial_z3(1 - sympy.cos(states[0]) + states[1] ** 2, states, rhs, [-1, -1], [1, 1])
