@@ -57,6 +57,13 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def softmax_sample(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of ``probabilities`` (B, n_actions), one uniform draw of ``rng`` per row."""
+    cumulative = probabilities.astype(np.float64).cumsum(axis=1)
+    draws = rng.random((len(cumulative), 1)) * cumulative[:, -1:]
+    return np.minimum((cumulative <= draws).sum(axis=1), cumulative.shape[1] - 1)
+
+
 class ReplayDQN(StepRunner):
     """The DQN agent on replayed real transitions (``er_dqn``); subclasses change where a Q update's
     transitions come from (:meth:`q_batch`)."""
@@ -138,10 +145,7 @@ class ReplayDQN(StepRunner):
         return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
 
     def _softmax_sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        probabilities = self.learner.policy_probabilities(self._tensor(obs)).cpu().numpy().astype(np.float64)
-        cumulative = probabilities.cumsum(axis=1)
-        draws = rng.random((len(obs), 1)) * cumulative[:, -1:]
-        return np.minimum((cumulative <= draws).sum(axis=1), self.n_actions - 1)
+        return softmax_sample(self.learner.policy_probabilities(self._tensor(obs)).cpu().numpy(), rng)
 
     def explore(self, obs: np.ndarray) -> np.ndarray:
         """Training actions: uniform before ``learning_starts``, then the softmax policy."""

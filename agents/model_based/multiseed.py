@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import stack_module_state
 
-from agents.model_based.agents import ERDQN, ModelDQN, ReplayDQN
+from agents.model_based.agents import ERDQN, ModelDQN, ReplayDQN, softmax_sample
 from agents.model_based.buffer import ReplayBuffer
 from agents.model_based.learner import DQNLearner, adamw
 from agents.model_based.models import LearnedModel, imagine, transition_nll
@@ -194,13 +194,6 @@ def make_gridworld(env_id: str, env_kwargs: dict[str, Any]) -> Any:
     return gym.make(SHORT_NAMES.get(env_id, env_id), **env_kwargs)
 
 
-def _softmax_sample(probabilities: np.ndarray, rng: np.random.Generator) -> int:
-    """One action from a probability row, drawn as ``ReplayDQN._softmax_sample`` does."""
-    cumulative = probabilities.astype(np.float64).cumsum()
-    draw = rng.random() * cumulative[-1]
-    return int(min((cumulative <= draw).sum(), len(cumulative) - 1))
-
-
 @torch.no_grad()
 def evaluate(learner: StackedDQNLearner, envs: Sequence[Any], n_episodes: int, seeds: Sequence[int]) -> np.ndarray:
     """Mean greedy return over ``n_episodes`` episodes for every seed (its own eval env), (N,)."""
@@ -274,7 +267,7 @@ def train_seeds(env_id: str, n_seeds: int, total_timesteps: int, agent: str = "e
             actions = [int(rng.integers(n_actions)) for rng in rngs]
         else:
             probabilities = learner.policy_probabilities(torch.as_tensor(obs)[:, None, :])[:, 0].numpy()
-            actions = [_softmax_sample(probabilities[i], rngs[i]) for i in range(n_seeds)]
+            actions = [int(softmax_sample(probabilities[i:i + 1], rngs[i])[0]) for i in range(n_seeds)]
         for i, env in enumerate(envs):
             next_obs, reward, terminated, truncated, _ = env.step(actions[i])
             buffers[i].add(obs[i], actions[i], reward, next_obs, float(terminated))
