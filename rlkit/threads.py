@@ -18,3 +18,9 @@ def limit_torch_threads(threads: int) -> None:
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+def one_thread_worker() -> None:
+    """A worker process's initializer: one thread for BLAS/OpenMP and for torch."""
+    limit_threads_in_environment(1)
+    limit_torch_threads(1)

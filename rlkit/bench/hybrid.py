@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rlkit.bench.report import bar_plot, machine_description, write_table
+from rlkit.threads import one_thread_worker
 
 EVAL_SEED_BASE = 10_000  # evaluation road i is CarHybridEnv().reset(seed=EVAL_SEED_BASE + i)
 # agent -> env it is trained and driven in
@@ -161,16 +162,6 @@ def _estimated_seconds(job: dict[str, Any]) -> float:
     return rates.get(job["agent"], 0.0) + drive * (0.04 if job["agent"] == "hybrid_mpc" else 0.001)
 
 
-def _one_thread() -> None:
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
-    from rlkit.threads import limit_torch_threads
-
-    limit_torch_threads(1)
-
-
 def _run_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
     if workers <= 1 or len(jobs) <= 1:
         return [agent_job(job) for job in jobs]
@@ -179,7 +170,8 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
 
     # the long jobs first, so that the short ones fill the gaps at the end
     order = sorted(range(len(jobs)), key=lambda i: -_estimated_seconds(jobs[i]))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=one_thread_worker) as pool:
         futures = {i: pool.submit(agent_job, jobs[i]) for i in order}
         return [futures[i].result() for i in range(len(jobs))]
 

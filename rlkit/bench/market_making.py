@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rlkit.bench.report import machine_description, write_table
+from rlkit.threads import one_thread_worker
 
 SYNTHETIC = "synthetic"
 REAL = "binance (in-sample)"
@@ -155,19 +156,10 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
         # the long learner jobs first, so the short baselines fill the gaps at the end
         order = sorted(range(len(jobs)), key=lambda i: not jobs[i]["learner"])
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_one_thread) as pool:
+                                 initializer=one_thread_worker) as pool:
             futures = {i: pool.submit(functions[i], jobs[i]) for i in order}
             results = [futures[i].result() for i in range(len(jobs))]
     return [row for rows in results for row in rows]
-
-
-def _one_thread() -> None:
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from rlkit.threads import limit_torch_threads
-
-    limit_torch_threads(1)
 
 
 def run(

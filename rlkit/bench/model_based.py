@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from rlkit.bench.report import machine_description, write_table
+from rlkit.threads import one_thread_worker
 
 AGENTS = ("er_dqn", "model_dqn", "perfect_model_dqn")  # the paper's comparison, run by default
 ALLOWED_AGENTS = (*AGENTS, "latent_model_dqn")
@@ -94,16 +95,8 @@ def agent_job(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _one_thread() -> None:
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from rlkit.threads import limit_torch_threads
-
-    limit_torch_threads(1)
-
-
-COST = {"er_dqn": 1.0, "perfect_model_dqn": 4.0, "model_dqn": 6.0, "latent_model_dqn": 8.0}  # relative cost per update (measured)
+# relative cost per update (measured): the long jobs start first
+COST = {"er_dqn": 1.0, "perfect_model_dqn": 4.0, "model_dqn": 6.0, "latent_model_dqn": 8.0}
 
 
 def run_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
@@ -113,7 +106,8 @@ def run_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
     from multiprocessing import get_context
 
     order = sorted(range(len(jobs)), key=lambda i: -COST[jobs[i]["agent"]])  # long jobs first
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=one_thread_worker) as pool:
         futures = {i: pool.submit(agent_job, jobs[i]) for i in order}
         return [futures[i].result() for i in range(len(jobs))]
 
@@ -254,7 +248,8 @@ def run(
              f"{learning_starts}, target refresh every 10 updates, 320 transitions per Q update (ER: replayed; "
              f"model: 32 imagined 10-step rollouts under the softmax policy, model fitted on 32 replayed transitions "
              f"per update; perfect model: the same rollouts on the true simulator), Q-network and model networks "
-             f"{list(hidden)} ELU (the paper: 3 x 200), AdamW step size {learning_rate:g}, softmax temperature {temperature:g} "
+             f"{list(hidden)} ELU (the paper: 3 x 200), AdamW step size {learning_rate:g}, softmax temperature "
+             f"{temperature:g} "
              f"(for every agent), gamma 0.9; "
              f"{total_timesteps} env steps per run (the paper: 100k), {seeds} seeds ({seed}..{seed + seeds - 1}). "
              f"Envs: {'; '.join(titles.values())}. Greedy evaluation every {eval_every} steps over "
