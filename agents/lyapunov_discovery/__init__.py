@@ -12,7 +12,8 @@ Built so far:
 - :mod:`agents.lyapunov_discovery.search` -- the discovery loop;
 - :mod:`agents.lyapunov_discovery.verifier` -- interval branch and bound on the SymPy forms, z3 for
   polynomial claims;
-- :mod:`agents.lyapunov_discovery.certificate` -- certificate.json and its re-check.
+- :mod:`agents.lyapunov_discovery.certificate` -- certificate.json and its re-check;
+- :mod:`agents.lyapunov_discovery.region` -- the box minus a ball the claims are stated on.
 The systems are :mod:`envs.control.autonomous`. Not built yet: the agent (``agent=lyapunov_discovery``),
 ``rlkit certify`` for its runs, the 3-bus power system, the benchmark.
 """

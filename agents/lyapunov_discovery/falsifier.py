@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from agents.lyapunov_discovery.region import region_around_origin, sample_outside_ball
+
 ATTACK_STEP = 0.02  # signed step of the attack, as a fraction of the box's width per dimension
 
 
@@ -61,16 +63,13 @@ def falsify(V: Callable[[torch.Tensor], torch.Tensor], f: Callable[[torch.Tensor
             attack_steps: int = 30, seed: int = 0) -> FalsifierResult:
     """Search the box [low, high] outside the ball ``|x|_inf <= ball * (high - low) / 2`` (a fraction of
     the box's half-width per dimension) for states where ``V`` fails; see the module docstring."""
-    low_t, high_t = torch.as_tensor(low, dtype=torch.float64), torch.as_tensor(high, dtype=torch.float64)
-    if not bool((low_t < 0).all() and (high_t > 0).all()):
-        raise ValueError(f"the box must contain the equilibrium 0 inside: low {low}, high {high}")
-    radius = ball * (high_t - low_t) / 2
+    low, high, radius_array = region_around_origin(low, high, ball)
+    low_t, high_t, radius = torch.as_tensor(low), torch.as_tensor(high), torch.as_tensor(radius_array)
     generator = torch.Generator().manual_seed(seed)
     origin = torch.zeros(1, len(low_t), dtype=torch.float64)
     value_at_origin = float(V(origin)[0].detach())
 
-    x = low_t + (high_t - low_t) * torch.rand(n_samples, len(low_t), dtype=torch.float64, generator=generator)
-    x = x[(x.abs() > radius).any(-1)]
+    x = sample_outside_ball(low, high, radius_array, n_samples, generator)
     sampled = violation(V, f, x).detach()
     satisfied_share = float((sampled < 0).double().mean())
 

@@ -18,6 +18,7 @@ import torch
 from agents.lyapunov_discovery.expressions import TokenLibrary
 from agents.lyapunov_discovery.falsifier import falsify, violation
 from agents.lyapunov_discovery.policy import ExpressionTransformer, risk_seeking_loss
+from agents.lyapunov_discovery.region import region_around_origin, sample_outside_ball
 
 SEARCH_DEFAULTS: dict[str, Any] = dict(
     batch_size=200, iterations=100, learning_rate=3e-4, epsilon=0.1, entropy_weight=0.005, n_score_states=500,
@@ -51,12 +52,8 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, **settings: Any)
     policy = ExpressionTransformer(library, h["width"], h["layers"], h["heads"])
     optimizer = torch.optim.Adam(policy.parameters(), lr=h["learning_rate"])
     generator = torch.Generator().manual_seed(seed)
-    low, high = system.region
-    low_t, high_t = torch.as_tensor(low), torch.as_tensor(high)
-    radius = h["ball"] * (high_t - low_t) / 2
-    states = low_t + (high_t - low_t) * torch.rand(h["n_score_states"], len(low), dtype=torch.float64,
-                                                   generator=generator)
-    states = states[(states.abs() > radius).any(-1)]
+    low, high, radius = region_around_origin(*system.region, h["ball"])
+    states = sample_outside_ball(low, high, radius, h["n_score_states"], generator)
     origin = torch.zeros(1, len(low), dtype=torch.float64)
     scores: dict[tuple[int, ...], float] = {}
     history: list[dict[str, float]] = []

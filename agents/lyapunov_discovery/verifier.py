@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.lyapunov_discovery.region import region_around_origin
+
 SUPPORTED = "numbers, state symbols, +, *, integer powers >= 0, sin, cos, exp"
 
 
@@ -110,6 +112,13 @@ def interval(expression: Any, symbols: list, low: np.ndarray, high: np.ndarray) 
     return np.broadcast_to(lo, (len(low),)).astype(float), np.broadcast_to(hi, (len(low),)).astype(float)
 
 
+def symbolic_derivative(V: Any, symbols: list, rhs: list) -> Any:
+    """``dV/dt = grad V . f`` in SymPy, expanded."""
+    import sympy
+
+    return sympy.expand(sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs)))
+
+
 @dataclass
 class VerificationResult:
     """The outcome: ``holds``, the counts of verified / falsified / timed-out / excluded boxes, a concrete
@@ -131,11 +140,8 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
     import sympy
 
     started = time.perf_counter()
-    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-    if not (np.all(low < 0) and np.all(high > 0)):
-        raise ValueError(f"the box must contain the equilibrium 0 inside: low {low}, high {high}")
-    radius = ball * (high - low) / 2
-    derivative = sympy.expand(sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs)))
+    low, high, radius = region_around_origin(low, high, ball)
+    derivative = symbolic_derivative(V, symbols, rhs)
     value_at_centre = sympy.lambdify(symbols, V, "numpy")
     derivative_at_centre = sympy.lambdify(symbols, derivative, "numpy")
     boxes = (low[None, :], high[None, :], np.zeros(1, dtype=int))
@@ -186,14 +192,12 @@ def verify_polynomial_z3(V: Any, symbols: list, rhs: list, low: Any, high: Any, 
     import sympy
     import z3
 
-    derivative = sympy.expand(sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs)))
+    derivative = symbolic_derivative(V, symbols, rhs)
     for name, expression in (("V", V), ("dV/dt", derivative)):
         if not sympy.sympify(expression).is_polynomial(*symbols):
             raise ValueError(f"z3 proves polynomial claims only; {name} = {expression} is not a polynomial in "
                              f"{', '.join(map(str, symbols))} (use verify, the interval branch and bound)")
-    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-    if not (np.all(low < 0) and np.all(high > 0)):
-        raise ValueError(f"the box must contain the equilibrium 0 inside: low {low}, high {high}")
+    low, high, radius = region_around_origin(low, high, ball)
     variables = [z3.Real(str(s)) for s in symbols]
 
     def encode(expression: Any) -> Any:
@@ -210,7 +214,6 @@ def verify_polynomial_z3(V: Any, symbols: list, rhs: list, low: Any, high: Any, 
     def exact(value: float) -> Any:
         return z3.RealVal(str(sympy.Rational(value)))
 
-    radius = ball * (high - low) / 2
     solver = z3.Solver()
     solver.set("timeout", int(timeout_s * 1000))
     for variable, lo, hi, r in zip(variables, low, high, radius):
