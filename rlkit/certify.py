@@ -1,12 +1,15 @@
 """``rlkit certify run=<dir>``: re-verify a run's certificate from its saved files.
 
-The agent is restored from the run's checkpoint, the hashes of its plant, controller and Lyapunov
-function are recomputed and compared with ``certificate.json``, and the verifier runs again at the
-certificate's level, box, decrease rate and hole. The certificate holds only if all agree.
+The agent is restored from the run's checkpoint and proves ``certificate.json`` again with its own
+``recheck_certificate(path)``: ``agent=lyapunov`` recomputes the hashes of its plant, controller and
+Lyapunov function and re-runs the verifier at the certificate's level, box, decrease rate and hole;
+``agent=lyapunov_discovery`` checks the system's SymPy dynamics against the certified ones and proves the
+certified expression again on the stated region. The certificate holds only if all agree.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,6 @@ OPTIONS = {"run": "the run directory (required)", "checkpoint": "latest (default
 
 
 def certify_run(pairs: list[str]) -> dict[str, Any]:
-    from agents.lyapunov import certificate as certificates
     from rlkit.config import load_saved, parse_overrides
     from rlkit.environments import make_env
     from rlkit.rundir import RunDirectory
@@ -34,30 +36,30 @@ def certify_run(pairs: list[str]) -> dict[str, Any]:
     run = RunDirectory(Path(str(options["run"])))
     if not run.path.is_dir():
         raise UserError(f"run directory {run.path} does not exist")
-    try:
-        certificate = certificates.read(run.path / CERTIFICATE_FILE)
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    path = run.path / CERTIFICATE_FILE
+    if not path.is_file():
+        raise UserError(f"no certificate at {path}")
     cfg = load_saved(run.path)
     limit_torch_threads(cfg.threads)
     checkpoint = run.checkpoints.load(str(options.get("checkpoint", "latest")))
     env = make_env(cfg.env)
     try:
         agent = load_agent(agent_class_for(cfg, env), checkpoint, env, "cpu")
-        if not hasattr(agent, "closed_loop"):
-            raise UserError(f"agent {cfg.agent.name} carries no Lyapunov certificate to check")
-        h = getattr(agent, "hyperparameters", {})
-        holds, problems, result = certificates.recheck(
-            certificate, agent.closed_loop(), max_depth=h.get("max_depth", 30), max_boxes=h.get("max_boxes", 2_000_000))
+        if not hasattr(agent, "recheck_certificate"):
+            raise UserError(f"agent {cfg.agent.name} carries no certificate to check")
+        try:  # each certified agent reads its own kind of certificate and proves it again
+            holds, problems, description = agent.recheck_certificate(path)
+        except ValueError as error:  # a malformed file
+            raise UserError(str(error)) from None
     finally:
         env.close()
-    return {"holds": holds, "problems": problems, "certificate": certificate, "result": result}
+    return {"holds": holds, "problems": problems, "description": description}
 
 
 def write_certificate(run_path: Path, certificate: dict[str, Any]) -> Path:
-    """``certificate.json`` in the run directory, with the command that re-verifies it."""
-    from agents.lyapunov import certificate as certificates
-
+    """``certificate.json`` in the run directory (written atomically), with the command that re-verifies it."""
     path = Path(run_path) / CERTIFICATE_FILE
-    certificates.write(path, {**certificate, "reverify": f"rlkit certify run={Path(run_path)}"})
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps({**certificate, "reverify": f"rlkit certify run={Path(run_path)}"}, indent=2))
+    temporary.replace(path)
     return path

@@ -23,7 +23,8 @@ commands:
   evaluate   replay a saved agent: rlkit evaluate run=<run dir> [episodes=N] [checkpoint=best|latest]
   list       the envs, agents and benchmark suites, one line each
   bench      run a benchmark suite: rlkit bench <suite> [key=value ...]
-  certify    re-verify a run's Lyapunov certificate: rlkit certify run=<run dir> [checkpoint=latest|best]
+  certify    re-verify a run's Lyapunov certificate (agent=lyapunov, lyapunov_discovery):
+             rlkit certify run=<run dir> [checkpoint=latest|best]
 
 on Ray:      rlkit train env=CartPole-v1 agent=rllib_ppo ray.num_env_runners=2 [ray.address=auto]
              rlkit train -m seed=0,1,2 agent=ppo backend=ray [ray.scheduler=asha]
@@ -177,11 +178,8 @@ def certify_command(args: list[str]) -> int:
     from rlkit.certify import certify_run
 
     outcome = certify_run(pairs)
-    certificate, result = outcome["certificate"], outcome["result"]
     if outcome["holds"]:
-        print(f"certificate holds: {certificate['system']}, V <= {certificate['rho']:.6g} on the box "
-              f"{certificate['box_low']} .. {certificate['box_high']} (kappa {certificate['kappa']}, hole "
-              f"{certificate['hole']}); {result.verified} boxes verified in {result.wall_time_s:.1f} s")
+        print(outcome["description"])
         return 0
     print("certificate does NOT hold:\n  " + "\n  ".join(outcome["problems"]), file=sys.stderr)
     return 1

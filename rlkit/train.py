@@ -139,13 +139,11 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
         if monitor.stop_reason is not None:
             status = "stopped"
         summary = _summary(cfg, run, agent, monitor, status, start)
-        if getattr(agent, "certificate", None):  # a certified controller: certificate.json beside the summary
+        if getattr(agent, "certificate", None):  # a certified agent: certificate.json beside the summary
             from rlkit.certify import write_certificate
 
             write_certificate(run.path, agent.certificate)
-            result = agent.certificate["result"]
-            summary["certificate"] = {"status": result["status"], "rho": agent.certificate["rho"],
-                                      "verified_volume_fraction": result["verified_volume_fraction"]}
+            summary["certificate"] = agent.certificate_summary()
         run.write_summary(summary)
     finally:
         if hasattr(agent, "close"):  # an RLlib agent stops its env runners

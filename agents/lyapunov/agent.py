@@ -192,6 +192,25 @@ class LyapunovAgent:
             self.logger.record("lyapunov/verified_volume_fraction", result.verified_volume_fraction)
         return self.certificate
 
+    def certificate_summary(self) -> dict[str, Any]:
+        """The certificate's outcome for the run's summary.json."""
+        result = self.certificate["result"]
+        return {"status": result["status"], "rho": self.certificate["rho"],
+                "verified_volume_fraction": result["verified_volume_fraction"]}
+
+    def recheck_certificate(self, path: Any) -> tuple[bool, list[str], str]:
+        """(holds, problems, a one-line description) for the certificate file at ``path``: hashes of the
+        plant, controller and V compared, the verifier run again at the certificate's level."""
+        certificate = certificates.read(path)
+        h = self.hyperparameters
+        holds, problems, result = certificates.recheck(certificate, self.closed_loop(), max_depth=h["max_depth"],
+                                                       max_boxes=h["max_boxes"])
+        if not holds:
+            return False, problems, ""
+        return True, [], (f"certificate holds: {certificate['system']}, V <= {certificate['rho']:.6g} on the box "
+                          f"{certificate['box_low']} .. {certificate['box_high']} (kappa {certificate['kappa']}, hole "
+                          f"{certificate['hole']}); {result.verified} boxes verified in {result.wall_time_s:.1f} s")
+
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
         observation = np.asarray(observation, dtype=np.float64)

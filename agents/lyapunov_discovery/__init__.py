@@ -6,7 +6,7 @@ Built so far:
 - :mod:`agents.lyapunov_discovery.expressions` -- the token library, valid-tree masking for sampling,
   and the SymPy and torch meanings of an expression;
 - :mod:`agents.lyapunov_discovery.falsifier` -- sampling and a gradient attack on ``V > 0`` and
-  ``dV/dt < 0`` over a box, the candidates' score;
+  ``dV/dt < 0`` (or ``<= 0``) over a box, the candidates' score;
 - :mod:`agents.lyapunov_discovery.policy` -- the masked expression transformer and the risk-seeking
   policy-gradient loss;
 - :mod:`agents.lyapunov_discovery.search` -- the discovery loop;
@@ -14,6 +14,7 @@ Built so far:
   polynomial claims;
 - :mod:`agents.lyapunov_discovery.certificate` -- certificate.json and its re-check;
 - :mod:`agents.lyapunov_discovery.region` -- the box minus a ball the claims are stated on.
-The systems are :mod:`envs.control.autonomous`. Not built yet: the agent (``agent=lyapunov_discovery``),
-``rlkit certify`` for its runs, the 3-bus power system, the benchmark.
+- :mod:`agents.lyapunov_discovery.agent` -- ``agent=lyapunov_discovery`` (the common contract; its
+  certificate re-checked by ``rlkit certify``).
+The systems are :mod:`envs.control.autonomous`, run as ``env=autonomous env.system=<name>``.
 """

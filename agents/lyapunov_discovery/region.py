@@ -24,3 +24,14 @@ def sample_outside_ball(low: np.ndarray, high: np.ndarray, radius: np.ndarray, n
     low_t, high_t = torch.as_tensor(low), torch.as_tensor(high)
     x = low_t + (high_t - low_t) * torch.rand(n, len(low), dtype=torch.float64, generator=generator)
     return x[(x.abs() > torch.as_tensor(radius)).any(-1)]
+
+
+def sample_with_subspaces(low: np.ndarray, high: np.ndarray, radius: np.ndarray, n: int,
+                          generator: torch.Generator, subspace_share: float = 0.25) -> torch.Tensor:
+    """:func:`sample_outside_ball` plus ``subspace_share * n`` draws with each coordinate zeroed with
+    probability 1/2: states on coordinate subspaces, which uniform draws never hit (a V that vanishes
+    there, as ``x3^4`` in 3-D, is only semidefinite). The uniform draws come first."""
+    uniform = sample_outside_ball(low, high, radius, n, generator)
+    planar = sample_outside_ball(low, high, radius, int(subspace_share * n), generator)
+    planar = planar * (torch.rand(planar.shape, generator=generator) < 0.5)
+    return torch.cat([uniform, planar[(planar.abs() > torch.as_tensor(radius)).any(-1)]])

@@ -3,14 +3,21 @@
 The claim checked for ``V`` (SymPy) and an autonomous system ``dx/dt = f(x)`` (its SymPy form) on a box
 ``B`` minus a ball ``|x|_inf <= r`` around the equilibrium 0:
 
-    V(x) > 0   and   dV/dt(x) = grad V(x) . f(x) < 0.
+    V(x) > 0   and   dV/dt(x) = grad V(x) . f(x) < 0       (strict decrease: asymptotic stability)
+                  or dV/dt(x) <= 0                            (weak decrease: stability in Lyapunov's sense).
 
 ``dV/dt`` is differentiated exactly by SymPy. Each box of a queue gets interval enclosures of ``V`` and
-``dV/dt`` (interval arithmetic over the expression tree, every operation rounded outward by ``np.nextafter``
-so floating-point error cannot make a bound unsound). A box is *verified* when ``V``'s lower bound is > 0
-and ``dV/dt``'s upper bound is < 0, *excluded* when it lies inside the ball, *falsified* when its centre
-(evaluated in float64) breaks a condition -- a concrete counterexample -- and otherwise split in two along
-its widest side, up to ``max_depth`` splits (a *timeout*). The claim holds when no box is falsified and
+``dV/dt``: interval arithmetic over the expression tree, every operation rounded outward by
+``np.nextafter`` so floating-point error cannot make a bound unsound; sums and products are rounded only
+in the direction their exact error points (known from the error-free transforms TwoSum and TwoProduct),
+so exact results stay exact and a weak decrease that is exactly 0, as ``-omega^2`` on ``omega = 0``, can
+be proved. ``dV/dt`` is bounded in two algebraically equal forms, expanded and factored, and the tighter
+upper bound kept (``2 (x1^2 - 1) x2^2`` is provably <= 0 for |x1| <= 1; its expansion is not).
+
+A box is *verified* when ``V``'s lower bound is > 0 and ``dV/dt``'s upper bound is < 0 (strict) or <= 0
+(weak), *excluded* when it lies inside the ball, *falsified* when its centre (evaluated in float64)
+breaks a condition -- a concrete counterexample -- and otherwise split in two along its widest side, up
+to ``max_depth`` splits (a *timeout*). The claim holds when no box is falsified and
 none timed out. Boxes are processed in batches (numpy arrays over boxes).
 
 For polynomial ``V`` and dynamics, :func:`verify_polynomial_z3` asks z3 the same question in exact real
@@ -25,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.lyapunov_discovery.falsifier import decrease_margin
 from agents.lyapunov_discovery.region import region_around_origin
 
 SUPPORTED = "numbers, state symbols, +, *, integer powers >= 0, sin, cos, exp"
@@ -42,32 +50,84 @@ def _up(x: np.ndarray, ulps: int = 1) -> np.ndarray:
     return x
 
 
+SPLITTER = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two 26-bit halves
+SAFE = 2.0**500  # within this magnitude (and with products above TINY) the error-free transforms are exact
+TINY = 2.0**-900
+
+
+def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(s, e) with ``s = fl(a + b)`` and ``a + b = s + e`` exactly (Knuth's TwoSum)."""
+    s = a + b
+    virtual_b = s - a
+    return s, (a - (s - virtual_b)) + (b - virtual_b)
+
+
+def _two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p, e) with ``p = fl(a b)`` and ``a b = p + e`` exactly in the safe range (Dekker's TwoProduct)."""
+    def split(x):
+        c = SPLITTER * x
+        high = c - (c - x)
+        return high, x - high
+
+    p = a * b
+    (ah, al), (bh, bl) = split(a), split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _directed(value: np.ndarray, error: np.ndarray, exact_error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (lower, upper) of ``value + error``: the float itself on the side the rounding did not cross,
+    one ulp outward on the side it did, or on both when the error is not known exactly."""
+    lower = np.where(exact_error & (error >= 0), value, _down(value))
+    upper = np.where(exact_error & (error <= 0), value, _up(value))
+    return lower, upper
+
+
+def _add(a: tuple, b: tuple) -> tuple:
+    (lo, lo_error), (hi, hi_error) = _two_sum(a[0], b[0]), _two_sum(a[1], b[1])
+    return _directed(lo, lo_error, np.isfinite(lo))[0], _directed(hi, hi_error, np.isfinite(hi))[1]
+
+
+def _product(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the real product ``x y``."""
+    p, error = _two_product(x, y)
+    with np.errstate(invalid="ignore"):
+        safe = (np.abs(x) < SAFE) & (np.abs(y) < SAFE) & ((np.abs(p) > TINY) | (x == 0) | (y == 0))
+    return _directed(p, np.nan_to_num(error), safe)
+
+
 def _mul(a: tuple, b: tuple) -> tuple:
-    products = np.stack([a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1]])
-    return _down(products.min(0)), _up(products.max(0))
+    bounds = [_product(x, y) for x in a for y in b]
+    return np.min([lo for lo, _ in bounds], axis=0), np.max([hi for _, hi in bounds], axis=0)
 
 
 def _power(a: tuple, n: int) -> tuple:
     lo, hi = a
     if n == 0:
         return np.ones_like(lo), np.ones_like(hi)
-    low_n, high_n = lo**n, hi**n
+    if n == 2:  # the common case, with the squares' rounding known exactly
+        (low_lo, low_hi), (high_lo, high_hi) = _product(lo, lo), _product(hi, hi)
+        low_n, high_n = (low_lo, low_hi), (high_lo, high_hi)
+    else:  # pow is within an ulp: one ulp outward
+        low_n, high_n = (_down(lo**n), _up(lo**n)), (_down(hi**n), _up(hi**n))
     if n % 2:  # odd: monotone
-        return _down(low_n), _up(high_n)
+        return low_n[0], high_n[1]
     contains_zero = (lo <= 0) & (hi >= 0)
-    bottom = np.where(contains_zero, 0.0, np.minimum(low_n, high_n))
-    return np.where(contains_zero, 0.0, _down(bottom)), _up(np.maximum(low_n, high_n))
+    return (np.where(contains_zero, 0.0, np.minimum(low_n[0], high_n[0])),
+            np.maximum(low_n[1], high_n[1]))
 
 
-def _sin(a: tuple) -> tuple:
+def _periodic(a: tuple, function: Any, peak: float) -> tuple:
+    """Bounds of ``sin`` or ``cos`` (``function``, with its maxima at ``peak + 2 k pi`` and minima at
+    ``peak + pi + 2 k pi``) over [lo, hi]: the endpoint values, 2 ulps outward (libm is within one), or
+    +-1 where an extremum lies inside. The extrema's locations are computed in float64 and so are inexact:
+    the 1e-12 slack counts a near one as inside, which only widens the bound."""
     lo, hi = a
-    values = np.stack([np.sin(lo), np.sin(hi)])
+    values = np.stack([function(lo), function(hi)])
     low, high = _down(values.min(0), 2), _up(values.max(0), 2)
-    # an interior maximum (pi/2 + 2k pi) or minimum (-pi/2 + 2k pi) replaces the endpoint bound
-    peak = np.pi / 2 + 2 * np.pi * np.ceil((lo - np.pi / 2) / (2 * np.pi))
-    trough = -np.pi / 2 + 2 * np.pi * np.ceil((lo + np.pi / 2) / (2 * np.pi))
-    high = np.where(peak <= hi + 1e-12, 1.0, high)
-    low = np.where(trough <= hi + 1e-12, -1.0, low)
+    maximum = peak + 2 * np.pi * np.ceil((lo - peak - 1e-12) / (2 * np.pi))
+    minimum = peak + np.pi + 2 * np.pi * np.ceil((lo - peak - np.pi - 1e-12) / (2 * np.pi))
+    high = np.where(maximum <= hi + 1e-12, 1.0, high)
+    low = np.where(minimum <= hi + 1e-12, -1.0, low)
     return np.clip(low, -1.0, 1.0), np.clip(high, -1.0, 1.0)
 
 
@@ -84,13 +144,14 @@ def interval(expression: Any, symbols: list, low: np.ndarray, high: np.ndarray) 
             return low[:, index[node]], high[:, index[node]]
         if node.is_Number:
             value = np.full(len(low), float(node))
+            if node.is_Integer and abs(int(node)) < 2**53:  # exactly representable
+                return value, value
             return _down(value), _up(value)
         if node.is_Add:
-            lo, hi = bound(node.args[0])
+            result = bound(node.args[0])
             for arg in node.args[1:]:
-                a = bound(arg)
-                lo, hi = _down(lo + a[0]), _up(hi + a[1])
-            return lo, hi
+                result = _add(result, bound(arg))
+            return result
         if node.is_Mul:
             result = bound(node.args[0])
             for arg in node.args[1:]:
@@ -99,10 +160,9 @@ def interval(expression: Any, symbols: list, low: np.ndarray, high: np.ndarray) 
         if node.is_Pow and node.exp.is_Integer and int(node.exp) >= 0:
             return _power(bound(node.base), int(node.exp))
         if isinstance(node, sympy.sin):
-            return _sin(bound(node.args[0]))
-        if isinstance(node, sympy.cos):  # cos(x) = sin(x + pi/2)
-            lo, hi = bound(node.args[0])
-            return _sin((_down(lo + np.pi / 2), _up(hi + np.pi / 2)))
+            return _periodic(bound(node.args[0]), np.sin, np.pi / 2)
+        if isinstance(node, sympy.cos):
+            return _periodic(bound(node.args[0]), np.cos, 0.0)
         if isinstance(node, sympy.exp):
             lo, hi = bound(node.args[0])
             return _down(np.exp(lo), 2), _up(np.exp(hi), 2)
@@ -117,6 +177,17 @@ def symbolic_derivative(V: Any, symbols: list, rhs: list) -> Any:
     import sympy
 
     return sympy.expand(sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs)))
+
+
+def _equal_forms(expression: Any) -> list:
+    """``expression`` and its factored form when that differs (interval bounds depend on the form)."""
+    import sympy
+
+    try:
+        factored = sympy.factor(expression)
+    except (sympy.PolynomialError, NotImplementedError):  # SymPy cannot factor it: the one form
+        return [expression]
+    return [expression] if factored == expression else [expression, factored]
 
 
 @dataclass
@@ -134,16 +205,20 @@ class VerificationResult:
 
 
 def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 0.05, max_depth: int = 30,
-           batch: int = 4096) -> VerificationResult:
-    """Prove ``V > 0`` and ``dV/dt < 0`` on the box [low, high] outside ``|x|_inf <= ball * (high - low) / 2``
-    (see the module docstring); ``symbols`` and ``rhs`` are the system's SymPy form (``symbolic_f()``)."""
+           batch: int = 4096, decrease: str = "strict") -> VerificationResult:
+    """Prove ``V > 0`` and ``dV/dt < 0`` (``decrease="weak"``: ``<= 0``) on the box [low, high] outside
+    ``|x|_inf <= ball * (high - low) / 2`` (see the module docstring); ``symbols`` and ``rhs`` are the
+    system's SymPy form (``symbolic_f()``). A weak-decrease counterexample needs ``dV/dt`` above
+    :data:`~agents.lyapunov_discovery.falsifier.WEAK_TOLERANCE` at a box centre (float noise is not one)."""
     import sympy
 
+    margin = decrease_margin(decrease)
     started = time.perf_counter()
     low, high, radius = region_around_origin(low, high, ball)
     derivative = symbolic_derivative(V, symbols, rhs)
     value_at_centre = sympy.lambdify(symbols, V, "numpy")
     derivative_at_centre = sympy.lambdify(symbols, derivative, "numpy")
+    derivative_forms = _equal_forms(derivative)
     boxes = (low[None, :], high[None, :], np.zeros(1, dtype=int))
     verified = falsified = timeouts = excluded = 0
     counterexample = None
@@ -152,14 +227,14 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
         rest = tuple(part[batch:] for part in boxes)
         inside_ball = np.all((lo >= -radius) & (hi <= radius), axis=1)
         v_low, _ = interval(V, symbols, lo, hi)
-        _, d_high = interval(derivative, symbols, lo, hi)
-        proved = ~inside_ball & (v_low > 0) & (d_high < 0)
+        d_high = np.min([interval(form, symbols, lo, hi)[1] for form in derivative_forms], axis=0)
+        proved = ~inside_ball & (v_low > 0) & ((d_high < 0) if decrease == "strict" else (d_high <= 0))
         centre = (lo + hi) / 2
         outside = np.any(np.abs(centre) > radius, axis=1)
         with np.errstate(all="ignore"):
             centre_v = np.broadcast_to(value_at_centre(*centre.T), (len(lo),))
             centre_d = np.broadcast_to(derivative_at_centre(*centre.T), (len(lo),))
-        broken = ~inside_ball & ~proved & outside & ((centre_v <= 0) | (centre_d >= 0))
+        broken = ~inside_ball & ~proved & outside & ((centre_v <= 0) | (centre_d >= margin))
         if broken.any() and counterexample is None:
             counterexample = centre[np.flatnonzero(broken)[0]]
         open_ = ~inside_ball & ~proved & ~broken
@@ -184,14 +259,16 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
 
 
 def verify_polynomial_z3(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 0.05,
-                         timeout_s: float = 20.0) -> tuple[str, np.ndarray | None]:
+                         timeout_s: float = 20.0, decrease: str = "strict") -> tuple[str, np.ndarray | None]:
     """The same claim as :func:`verify`, asked of z3 in exact real arithmetic when ``V`` and the dynamics
-    are polynomials: is there an ``x`` in the box, outside the ball, with ``V(x) <= 0`` or ``dV/dt >= 0``?
-    Returns ("proved", None) for unsat, ("refuted", x) with z3's counterexample for sat, ("unknown", None)
-    when z3 gives up or runs out of time. Non-polynomial input raises ValueError (use :func:`verify`)."""
+    are polynomials: is there an ``x`` in the box, outside the ball, with ``V(x) <= 0`` or ``dV/dt >= 0``
+    (weak decrease: ``dV/dt > 0``, exactly)? Returns ("proved", None) for unsat, ("refuted", x) with z3's
+    counterexample for sat, ("unknown", None) when z3 gives up or runs out of time. Non-polynomial input
+    raises ValueError (use :func:`verify`)."""
     import sympy
     import z3
 
+    decrease_margin(decrease)  # a known decrease
     derivative = symbolic_derivative(V, symbols, rhs)
     for name, expression in (("V", V), ("dV/dt", derivative)):
         if not sympy.sympify(expression).is_polynomial(*symbols):
@@ -219,7 +296,8 @@ def verify_polynomial_z3(V: Any, symbols: list, rhs: list, low: Any, high: Any, 
     for variable, lo, hi, r in zip(variables, low, high, radius):
         solver.add(variable >= exact(lo), variable <= exact(hi))
     solver.add(z3.Or(*[z3.Or(v > exact(r), v < -exact(r)) for v, r in zip(variables, radius)]))
-    solver.add(z3.Or(encode(V) <= 0, encode(derivative) >= 0))
+    rising = encode(derivative) >= 0 if decrease == "strict" else encode(derivative) > 0  # exact: no tolerance
+    solver.add(z3.Or(encode(V) <= 0, rising))
     answer = solver.check()
     if answer == z3.unsat:
         return "proved", None

@@ -1,4 +1,5 @@
-"""Control systems with their models exposed: the CSTR, the clipped pendulum, the double integrator.
+"""Control systems with their models exposed: the CSTR, the clipped pendulum, the double integrator; and
+autonomous systems (no input) for Lyapunov analysis.
 
 A :class:`~envs.control.system.ControlSystem` is the model agents may use (batched, differentiable
 torch dynamics, equilibrium, linearisation, constraints, cost); :class:`~envs.control.env.ControlEnv`
@@ -20,6 +21,8 @@ CONTROL_ENVS = {
     "rlkit/InvertedPendulum-v0": "envs.control.inverted_pendulum:InvertedPendulumEnv",
     "rlkit/NLCPendulum-v0": "envs.control.inverted_pendulum:NLCPendulumEnv",
 }
+# autonomous systems (no input), for Lyapunov analysis
+AUTONOMOUS_ENVS = {"rlkit/Autonomous-v0": "envs.control.autonomous_env:AutonomousEnv"}
 
 _LAZY = {
     "ControlSystem": "envs.control.system",
@@ -36,9 +39,11 @@ _LAZY = {
     "InvertedPendulumEnv": "envs.control.inverted_pendulum",
     "NLCPendulum": "envs.control.inverted_pendulum",
     "NLCPendulumEnv": "envs.control.inverted_pendulum",
+    "AutonomousSystem": "envs.control.autonomous",
+    "AutonomousEnv": "envs.control.autonomous_env",
 }
 
-__all__ = ["CONTROL_ENVS", "register_control_envs", *_LAZY]
+__all__ = ["AUTONOMOUS_ENVS", "CONTROL_ENVS", "register_control_envs", *_LAZY]
 
 
 def register_control_envs() -> None:
@@ -46,7 +51,7 @@ def register_control_envs() -> None:
     (they truncate themselves: the setpoint schedule is part of the task), so no TimeLimit."""
     import gymnasium as gym
 
-    for env_id, entry_point in CONTROL_ENVS.items():
+    for env_id, entry_point in {**CONTROL_ENVS, **AUTONOMOUS_ENVS}.items():
         if env_id not in gym.envs.registry:
             gym.register(env_id, entry_point=entry_point)
 

@@ -42,11 +42,17 @@ class AutonomousSystem:
         return xp.stack(self._rhs(tuple(x[..., i] for i in range(self.n_states)), xp))
 
     def symbolic_f(self) -> tuple[list, list]:
-        """(state symbols, [dx_i/dt]) in SymPy, the symbols named as the state components (real)."""
+        """(state symbols, [dx_i/dt]) in SymPy, the symbols named as the state components (real); a
+        NotImplementedError when the dynamics are not written against the backend (numeric-only code)."""
         import sympy
 
         states = [sympy.Symbol(name, real=True) for name in self.state_names]
-        return states, list(self._rhs(tuple(states), SYMPY))
+        try:
+            return states, [sympy.sympify(f) for f in self._rhs(tuple(states), SYMPY)]
+        except (TypeError, AttributeError, ValueError, sympy.SympifyError) as error:  # numeric-only code in _rhs
+            raise NotImplementedError(f"{self.name} has no SymPy form: its dynamics fail on SymPy symbols "
+                                      f"({type(error).__name__}: {error}); write them with the backend's functions "
+                                      f"(xp.sin, xp.where, ...)") from None
 
     @property
     def region(self) -> tuple[np.ndarray, np.ndarray]:
@@ -73,13 +79,15 @@ class StableLinear(AutonomousSystem):
 
 class DampedPendulum(AutonomousSystem):
     """A damped pendulum about its lower rest position: ``theta' = omega``,
-    ``omega' = -(g / l) sin(theta) - (b / (m l^2)) omega``, g = 9.81, m = l = 1, b = 0.5; the energy
-    ``(g/l)(1 - cos theta) + omega^2 / 2`` decreases (not strictly: dV/dt = -b omega^2)."""
+    ``omega' = -(g / l) sin(theta) - (b / (m l^2)) omega``, in time units of ``sqrt(l / g)`` (g = l = m = 1,
+    as in the discovery paper), b = 0.5; the energy ``(1 - cos theta) + omega^2 / 2`` decreases, not
+    strictly (dV/dt = -b omega^2 vanishes on omega = 0): a weak Lyapunov function, with asymptotic
+    stability from LaSalle's invariance principle."""
 
     name = "damped_pendulum"
     state_names = ("theta", "omega")
     region_low, region_high = (-3.0, -4.0), (3.0, 4.0)
-    g, m, l, b = 9.81, 1.0, 1.0, 0.5
+    g, m, l, b = 1.0, 1.0, 1.0, 0.5
 
     def _rhs(self, x, xp):
         theta, omega = x
@@ -116,8 +124,55 @@ class Polynomial3D(AutonomousSystem):
         return -x1 + x2 * x3, -x2 - x1 * x3, -x3
 
 
+class LosslessPowerSystem3Bus(AutonomousSystem):
+    """Frequency dynamics of the lossless 3-bus power system (the discovery paper's 6-D case), every bus a
+    generator with droop control ``u_i = omega_i`` and every pair of buses joined by a line:
+
+        delta_i' = omega_i,   m omega_i' = -d omega_i - u_i - sum_{j != i} B sin(delta_i - delta_j),
+
+    m = 2, d = 1, B = 1, no power injections; the region |delta_i| <= 0.75, |omega_i| <= 1.2.
+
+    The equilibrium is not isolated: every synchronous state (delta_1 = delta_2 = delta_3, omega = 0) is
+    one, so no V is positive definite *and* decreasing strictly, and the network energy
+    ``sum omega_i^2 + sum_{i<j} (1 - cos(delta_i - delta_j))`` vanishes on that line. ``s + sigma``
+    (the sums of angles and of frequencies) is conserved, so ``energy + (s + sigma)^2`` is a weak Lyapunov
+    function (dV/dt = -2 sum omega_i^2 <= 0): the origin is stable, not asymptotically stable.
+    :class:`LosslessPowerSystem3BusRelative` is the same network in the angles relative to bus 3."""
+
+    name = "power_3bus"
+    state_names = ("delta1", "delta2", "delta3", "omega1", "omega2", "omega3")
+    region_low, region_high = (-0.75,) * 3 + (-1.2,) * 3, (0.75,) * 3 + (1.2,) * 3
+    m, d, droop, B = 2.0, 1.0, 1.0, 1.0
+
+    def _rhs(self, x, xp):
+        delta, omega = x[:3], x[3:]
+        accelerations = tuple(
+            (-(self.d + self.droop) * omega[i] - self.B * sum(xp.sin(delta[i] - delta[j]) for j in range(3) if j != i))
+            / self.m for i in range(3))
+        return (*omega, *accelerations)
+
+
+class LosslessPowerSystem3BusRelative(LosslessPowerSystem3Bus):
+    """:class:`LosslessPowerSystem3Bus` in the angles relative to bus 3, ``theta_i = delta_i - delta_3``
+    (5-D: theta13, theta23, omega1..3), where the synchronous equilibrium is isolated; the region
+    |theta_i3| <= 1.5 (the differences of angles within +-0.75), |omega_i| <= 1.2. The network energy is
+    positive definite here and a weak Lyapunov function (dV/dt = -2 sum omega_i^2); LaSalle gives
+    asymptotic stability."""
+
+    name = "power_3bus_relative"
+    state_names = ("theta13", "theta23", "omega1", "omega2", "omega3")
+    region_low, region_high = (-1.5,) * 2 + (-1.2,) * 3, (1.5,) * 2 + (1.2,) * 3
+
+    def _rhs(self, x, xp):
+        theta13, theta23, *omega = x
+        delta = (theta13, theta23, 0.0 * theta13)  # bus 3 is the reference (0 * theta keeps the backend's type)
+        _, _, _, *accelerations = super()._rhs((*delta, *omega), xp)
+        return (omega[0] - omega[2], omega[1] - omega[2], *accelerations)
+
+
 SYSTEMS: dict[str, type[AutonomousSystem]] = {
-    cls.name: cls for cls in (StableLinear, DampedPendulum, VanDerPolReversed, Polynomial3D)
+    cls.name: cls for cls in (StableLinear, DampedPendulum, VanDerPolReversed, Polynomial3D, LosslessPowerSystem3Bus,
+                              LosslessPowerSystem3BusRelative)
 }
 
 

@@ -1,0 +1,241 @@
+"""``agent=lyapunov_discovery``: search for an analytical Lyapunov function of the env's autonomous system
+with a transformer trained by risk-seeking policy gradient, and certify the first one the falsifier
+cannot break and the sound verifier proves.
+
+The env is ``env=autonomous`` (:class:`envs.control.autonomous_env.AutonomousEnv`); its ``system``
+is the one analysed. ``learn(total_timesteps)`` samples ``total_timesteps`` candidate expressions
+(``batch_size`` per policy update; a "step" is one sampled expression) and stops at the first verified
+function, which it keeps as :attr:`expression` with the certificate (:mod:`.certificate`), written by
+the host to ``certificate.json``; ``rlkit certify`` proves it again. ``predict`` returns the empty action
+(the system has no input).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+import zipfile
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from agents.archive import read_archive, write_archive, zip_path
+from agents.base import unwrapped_env
+from agents.lyapunov_discovery import certificate as certificates
+from agents.lyapunov_discovery.expressions import DEFAULT_OPERATORS, TokenLibrary
+from agents.lyapunov_discovery.policy import ExpressionTransformer
+from agents.lyapunov_discovery.falsifier import decrease_margin
+from agents.lyapunov_discovery.search import discover
+from agents.lyapunov_discovery.verifier import verify, verify_polynomial_z3
+
+SAVE_FORMAT = 1
+DATA_FILE = "policy.pt"
+META_FILE = "meta.json"
+
+
+def system_of(env: Any) -> Any:
+    """The autonomous system behind ``env``, with its SymPy form checked; a ValueError naming what is
+    missing otherwise."""
+    system = getattr(unwrapped_env(env), "system", None)
+    if system is None or not hasattr(system, "region"):
+        raise ValueError(f"agent lyapunov_discovery needs env=autonomous (an env whose system is an autonomous "
+                         f"system dx/dt = f(x) with a region); got {unwrapped_env(env)!r}")
+    try:
+        system.symbolic_f()
+    except NotImplementedError as error:
+        raise ValueError(f"{system.name} has no SymPy form, which the verifier and the certificate need: "
+                         f"{error}") from None
+    return system
+
+
+class LyapunovDiscoveryAgent:
+    """The generative Lyapunov-function search as an rlkit agent.
+
+    Args:
+        env: ``env=autonomous`` (any env whose unwrapped ``system`` is an
+            :class:`~envs.control.autonomous.AutonomousSystem`).
+        operators, constants, min_length, max_length: the token library
+            (:class:`~agents.lyapunov_discovery.expressions.TokenLibrary`); the state variables are
+            ``x1 .. xn`` in the system's state order.
+        decrease: ``"strict"`` (dV/dt < 0: asymptotic stability) or ``"weak"`` (dV/dt <= 0: stability).
+        batch_size, learning_rate, epsilon, entropy_weight, n_score_states, ball, width, layers, heads:
+            the search (:data:`~agents.lyapunov_discovery.search.SEARCH_DEFAULTS`).
+        max_depth: the interval verifier's splits per box path.
+        z3: also ask z3 when V and the dynamics are polynomials (its verdict goes into the certificate).
+    """
+
+    supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
+
+    @classmethod
+    def check_env(cls, env: Any) -> None:
+        system_of(env)
+
+    def __init__(self, policy: Any = None, env: Any = None, seed: int = 0, device: Any = "auto", verbose: int = 0,
+                 operators: Sequence[str] = DEFAULT_OPERATORS, constants: Sequence[float] = (),
+                 min_length: int = 3, max_length: int = 20, decrease: str = "strict", batch_size: int = 200,
+                 learning_rate: float = 3e-4, epsilon: float = 0.1, entropy_weight: float = 0.005,
+                 n_score_states: int = 500, ball: float = 0.05, width: int = 64, layers: int = 2, heads: int = 4,
+                 max_depth: int = 42, z3: bool = True) -> None:
+        if policy is not None:
+            raise ValueError(f"LyapunovDiscoveryAgent has no policy option; leave policy unset (got {policy!r})")
+        self.system = system_of(env)
+        self.library = TokenLibrary(self.system.n_states, operators=list(operators),
+                                    constants=[float(c) for c in constants], min_length=int(min_length),
+                                    max_length=int(max_length))
+        self.search_settings = {
+            "batch_size": int(batch_size), "learning_rate": float(learning_rate), "epsilon": float(epsilon),
+            "entropy_weight": float(entropy_weight), "n_score_states": int(n_score_states), "ball": float(ball),
+            "width": int(width), "layers": int(layers), "heads": int(heads), "decrease": decrease,
+        }
+        decrease_margin(decrease)  # a known decrease, or a ValueError naming them
+        if batch_size < 1 or max_depth < 1:
+            raise ValueError(f"batch_size and max_depth must be >= 1; got {batch_size}, {max_depth}")
+        self.hyperparameters = {
+            "operators": list(operators), "constants": [float(c) for c in constants], "min_length": int(min_length),
+            "max_length": int(max_length), **self.search_settings, "max_depth": int(max_depth), "z3": bool(z3),
+        }
+        self.seed, self.device, self.verbose = int(seed), device, verbose
+        torch.manual_seed(self.seed)
+        self.policy = ExpressionTransformer(self.library, int(width), int(layers), int(heads))
+        self.num_timesteps = 0
+        self.expression: Any = None  # the certified V, in the system's state symbols
+        self.certificate: dict[str, Any] | None = None
+        self.search_wall_time_s = 0.0
+        self.logger: Any = None
+
+    # -- the search ----------------------------------------------------------------------------
+    def in_state_symbols(self, expression: Any) -> Any:
+        """``expression`` over the library's x1..xn rewritten in the system's state symbols."""
+        import sympy
+
+        states, _ = self.system.symbolic_f()
+        return expression.subs({sympy.Symbol(name, real=True): state
+                                for name, state in zip(self.library.variables, states)}, simultaneous=True)
+
+    def verify_expression(self, expression: Any) -> tuple[bool, Any, np.ndarray | None]:
+        """The verifier hook of the search: (holds, result, counterexample) for a candidate in x1..xn."""
+        states, rhs = self.system.symbolic_f()
+        result = verify(self.in_state_symbols(expression), states, rhs, *self.system.region,
+                        ball=self.search_settings["ball"], max_depth=self.hyperparameters["max_depth"],
+                        decrease=self.search_settings["decrease"])
+        return result.holds, result, result.counterexample
+
+    def set_logger(self, logger: Any) -> None:
+        self.logger = logger
+
+    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> LyapunovDiscoveryAgent:
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        if callback is not None:
+            callback.init_callback(self)
+            callback.on_training_start(locals(), globals())
+        batch = self.search_settings["batch_size"]
+        iterations = math.ceil(total_timesteps / batch)
+
+        def after_iteration(record: dict[str, float]) -> bool:
+            self.num_timesteps += batch
+            if self.logger is not None:
+                for key in ("best", "quantile", "mean", "survivors"):
+                    self.logger.record(f"discovery/{key}", record[key])
+                self.logger.dump(self.num_timesteps)
+            if callback is None:
+                return True
+            callback.on_rollout_start()
+            keep_going = callback.on_step()
+            callback.on_rollout_end()
+            return keep_going
+
+        if self.certificate is None and iterations > 0:
+            started = time.perf_counter()
+            result = discover(self.system, self.library, seed=self.seed + self.num_timesteps,
+                              verifier=self.verify_expression, policy=self.policy, callback=after_iteration,
+                              iterations=iterations, **self.search_settings)
+            self.search_wall_time_s += time.perf_counter() - started
+            if result.sequence is not None:
+                self.num_timesteps += batch  # the iteration that found it ends without the callback
+                self._certify(result)
+        if callback is not None:
+            callback.on_training_end()
+        return self
+
+    def _certify(self, result: Any) -> None:
+        states, rhs = self.system.symbolic_f()
+        self.expression = self.in_state_symbols(result.expression)
+        extra: dict[str, Any] = {
+            "found_at_iteration": result.iteration, "search_wall_time_s": round(self.search_wall_time_s, 3),
+            "sampled_expressions": self.num_timesteps, "falsifier_survivors": result.falsifier_survivors,
+            "verifier_rejections": result.verifier_rejections, "seed": self.seed,
+            "library": {key: self.hyperparameters[key] for key in ("operators", "constants", "min_length",
+                                                                   "max_length")},
+        }
+        if self.hyperparameters["z3"]:
+            try:
+                extra["z3"] = verify_polynomial_z3(self.expression, states, rhs, *self.system.region,
+                                                   ball=self.search_settings["ball"],
+                                                   decrease=self.search_settings["decrease"])[0]
+            except ValueError:
+                extra["z3"] = "not polynomial"
+        self.certificate = certificates.build(self.system, self.expression, result.verification,
+                                              self.search_settings["ball"], self.hyperparameters["max_depth"],
+                                              self.search_settings["decrease"], **extra)
+        if self.logger is not None:
+            self.logger.record("discovery/verified", 1.0)
+            self.logger.record("discovery/wall_time_to_verified_s", self.search_wall_time_s)
+
+    # -- the certificate (the host writes it and re-checks it with rlkit certify) ---------------
+    def certificate_summary(self) -> dict[str, Any]:
+        c = self.certificate or {}
+        return {"status": "verified" if c else "none", "expression": c.get("expression"),
+                "decrease": c.get("decrease"), "search_wall_time_s": c.get("search_wall_time_s")}
+
+    def recheck_certificate(self, path: Any) -> tuple[bool, list[str], str]:
+        """(holds, problems, a one-line description) for the certificate file at ``path``."""
+        certificate = certificates.read(path)
+        holds, problems, result = certificates.recheck(certificate, self.system)
+        if not holds:
+            return False, problems, ""
+        return True, [], (f"certificate holds: V = {certificate.get('expression')} for {certificate['system']} on the "
+                          f"box {certificate['box_low']} .. {certificate['box_high']} outside the ball "
+                          f"{certificate['ball']} ({certificate['decrease']} decrease); {result.verified} boxes "
+                          f"verified in {result.wall_s:.2f} s")
+
+    # -- the contract -------------------------------------------------------------------------
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        observation = np.asarray(observation, dtype=np.float64)
+        single = observation.shape == (self.system.n_states,)
+        batch = observation.reshape(-1, self.system.n_states)
+        actions = np.zeros((len(batch), 0), dtype=np.float32)
+        return (actions[0] if single else actions), state
+
+    def get_parameters(self) -> dict[str, dict]:
+        return {"policy": self.policy.state_dict()}
+
+    def save(self, path: Any) -> None:
+        buffer = io.BytesIO()
+        torch.save(self.policy.state_dict(), buffer)
+        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
+                "seed": self.seed, "num_timesteps": self.num_timesteps, "certificate": self.certificate,
+                "search_wall_time_s": self.search_wall_time_s}
+        write_archive(path, {DATA_FILE: buffer.getvalue(), META_FILE: json.dumps(meta, indent=2)})
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> LyapunovDiscoveryAgent:
+        meta = read_archive(path, META_FILE, json.loads, kind="Lyapunov-discovery agent", save_format=SAVE_FORMAT,
+                            class_name=cls.__name__)
+        with zipfile.ZipFile(zip_path(path)) as archive:
+            state = torch.load(io.BytesIO(archive.read(DATA_FILE)), weights_only=True)
+        agent = cls(env=env, seed=meta["seed"], device=device, **meta["hyperparameters"])
+        agent.policy.load_state_dict(state)
+        agent.num_timesteps = int(meta["num_timesteps"])
+        agent.search_wall_time_s = float(meta.get("search_wall_time_s", 0.0))
+        agent.certificate = meta.get("certificate")
+        if agent.certificate:
+            agent.expression = certificates.expression_of(agent.certificate, agent.system)
+        return agent
