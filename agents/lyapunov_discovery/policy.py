@@ -49,8 +49,10 @@ class ExpressionTransformer(nn.Module):
         causal = nn.Transformer.generate_square_subsequent_mask(length, device=prefix.device)
         return self.head(self.encoder(h, mask=causal, is_causal=True))
 
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Samples:
-        """``n`` expressions drawn token by token under the validity mask."""
+        """``n`` expressions drawn token by token under the validity mask (no graph is kept: the loss
+        re-scores the few sequences it uses with :meth:`score`)."""
         library = self.library
         prefix = torch.full((n, 1), len(library), dtype=torch.long)
         slots = np.ones(n, dtype=np.int64)
@@ -64,7 +66,7 @@ class ExpressionTransformer(nn.Module):
             logits = self.logits(prefix)[:, -1].masked_fill(~mask, float("-inf"))
             logits = torch.where(running[:, None], logits, torch.zeros_like(logits))  # finished rows: ignored
             distribution = torch.distributions.Categorical(logits=logits)
-            token = torch.multinomial(distribution.probs.detach(), 1, generator=generator)[:, 0]
+            token = torch.multinomial(distribution.probs, 1, generator=generator)[:, 0]
             log_probs = log_probs + torch.where(running, distribution.log_prob(token), torch.zeros(n))
             entropies = entropies + torch.where(running, distribution.entropy(), torch.zeros(n))
             tokens.append(torch.where(running, token, torch.full_like(token, -1)))
@@ -73,15 +75,37 @@ class ExpressionTransformer(nn.Module):
         drawn = torch.stack(tokens, 1).numpy()
         return Samples([[int(t) for t in row if t >= 0] for row in drawn], log_probs, entropies)
 
+    def score(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable (log-probability, summed entropy) of complete ``sequences`` under the validity
+        masks, from one teacher-forced pass (what :meth:`sample` accumulated step by step)."""
+        library = self.library
+        n, longest = len(sequences), max(len(s) for s in sequences)
+        tokens = np.zeros((n, longest), dtype=np.int64)
+        present = np.zeros((n, longest), dtype=bool)
+        for row, sequence in enumerate(sequences):
+            tokens[row, : len(sequence)], present[row, : len(sequence)] = sequence, True
+        masks, slots = [], np.ones(n, dtype=np.int64)
+        for position in range(longest):
+            masks.append(library.next_token_mask(np.where(present[:, position], slots, 1), position))
+            slots = slots + np.where(present[:, position], library.arities[tokens[:, position]] - 1, 0)
+        prefix = torch.cat([torch.full((n, 1), len(library), dtype=torch.long), torch.as_tensor(tokens)], 1)
+        logits = self.logits(prefix[:, :-1]).masked_fill(~torch.as_tensor(np.stack(masks, 1)), float("-inf"))
+        log_softmax = torch.log_softmax(logits, -1)
+        chosen = log_softmax.gather(-1, torch.as_tensor(tokens)[..., None])[..., 0]
+        entropy = -(log_softmax.exp() * log_softmax.nan_to_num(neginf=0.0)).sum(-1)
+        present_t = torch.as_tensor(present)
+        return (torch.where(present_t, chosen, 0.0).sum(1), torch.where(present_t, entropy, 0.0).sum(1))
 
-def risk_seeking_loss(samples: Samples, rewards: np.ndarray, epsilon: float = 0.1,
-                      entropy_weight: float = 0.005) -> tuple[torch.Tensor, float]:
-    """The risk-seeking policy-gradient loss of a batch and its (1 - epsilon) reward quantile."""
+
+def risk_seeking_loss(policy: ExpressionTransformer, sequences: list[list[int]], rewards: np.ndarray,
+                      epsilon: float = 0.1, entropy_weight: float = 0.005) -> tuple[torch.Tensor, float]:
+    """The risk-seeking policy-gradient loss of a batch and its (1 - epsilon) reward quantile: only the
+    sequences at or above the quantile are re-scored and contribute."""
     if not 0.0 < epsilon <= 1.0:
         raise ValueError(f"epsilon must be in (0, 1] (got {epsilon!r})")
-    rewards_t = torch.as_tensor(rewards, dtype=torch.float32)
     quantile = float(np.quantile(rewards, 1.0 - epsilon))
-    top = rewards_t >= quantile
-    advantage = (rewards_t - quantile)[top]
-    loss = -(advantage * samples.log_probs[top]).mean() - entropy_weight * samples.entropies[top].mean()
+    top = np.flatnonzero(rewards >= quantile)
+    log_probs, entropies = policy.score([sequences[i] for i in top])
+    advantage = torch.as_tensor(rewards[top] - quantile, dtype=log_probs.dtype)
+    loss = -(advantage * log_probs).mean() - entropy_weight * entropies.mean()
     return loss, quantile

@@ -130,12 +130,13 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifi
             states = torch.cat([states, counterexamples])  # feed the counterexamples back
             scores.clear()  # scores on the grown set
             rewards[index] = score(sequence)
-        loss, quantile = risk_seeking_loss(samples, rewards, h["epsilon"], h["entropy_weight"])
+        loss, quantile = risk_seeking_loss(policy, samples.sequences, rewards, h["epsilon"], h["entropy_weight"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         history.append({"iteration": iteration, "best": float(rewards.max()), "quantile": quantile,
-                        "mean": float(rewards.mean()), "survivors": survivors})
+                        "mean": float(rewards.mean()), "survivors": survivors,
+                        "best_tokens": " ".join(library.decode(samples.sequences[int(rewards.argmax())]))})
         if callback is not None and callback(history[-1]) is False:
             break
     return DiscoveryResult(None, None, None, time.perf_counter() - started, history, survivors, survivors)

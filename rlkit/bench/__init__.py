@@ -54,6 +54,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.model_based:run_seeds",
         "N model-based DQN seeds as N separate runs vs one run with stacked parameters (torch.func): the ratio",
     ),
+    "discovery": (
+        "rlkit.bench.discovery:run",
+        "analytical Lyapunov function discovery: success rate over seeds, wall time to the first verified function",
+    ),
     "ray": (
         "rlkit.bench.ray_scaling:run",
         "RLlib sampling with 0/1/2 env runners (scaling efficiency), rlkit's per-iteration overhead vs plain RLlib",

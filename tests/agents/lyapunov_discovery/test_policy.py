@@ -20,7 +20,7 @@ def test_samples_are_valid_trees_with_teacher_forced_log_probs():
     for sequence in samples.sequences:
         library.check(sequence)
         assert 3 <= len(sequence) <= 12
-    # the log-probability of each sequence recomputed by one teacher-forced pass with the same masks
+    # the log-probability of each sequence recomputed position by position with the same masks
     for i in (0, 7, 42):
         sequence = samples.sequences[i]
         prefix = torch.tensor([[len(library), *sequence]])
@@ -32,22 +32,29 @@ def test_samples_are_valid_trees_with_teacher_forced_log_probs():
             slots += int(library.arities[token]) - 1
         torch.testing.assert_close(samples.log_probs[i], total, rtol=1e-5, atol=1e-5)
     assert torch.all(samples.entropies > 0)
+    # and the batched teacher-forced score (sequences of different lengths, padded) gives the same
+    log_probs, entropies = policy.score(samples.sequences)
+    torch.testing.assert_close(log_probs, samples.log_probs, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(entropies, samples.entropies, rtol=1e-5, atol=1e-5)
+    assert log_probs.requires_grad and not samples.log_probs.requires_grad
 
 
 def test_risk_seeking_loss_uses_the_top_quantile_only():
-    log_probs = torch.zeros(10, requires_grad=True)
-    from agents.lyapunov_discovery.policy import Samples
-
-    samples = Samples([[0]] * 10, log_probs, torch.zeros(10))
+    torch.manual_seed(0)
+    library = TokenLibrary(2, min_length=3, max_length=8)
+    policy = ExpressionTransformer(library, width=16, layers=1, heads=2)
+    sequences = policy.sample(10, torch.Generator().manual_seed(0)).sequences
     rewards = np.arange(10, dtype=float)
-    loss, quantile = risk_seeking_loss(samples, rewards, epsilon=0.2, entropy_weight=0.0)
+    loss, quantile = risk_seeking_loss(policy, sequences, rewards, epsilon=0.2, entropy_weight=0.0)
     assert quantile == pytest.approx(np.quantile(rewards, 0.8))  # 7.2: rewards 8 and 9 count
-    loss.backward()
-    expected = np.zeros(10)
-    expected[8:] = -(rewards[8:] - quantile) / 2
-    np.testing.assert_allclose(log_probs.grad.numpy(), expected, rtol=1e-6)
+    log_probs, _ = policy.score(sequences[8:])
+    expected = -((torch.as_tensor(rewards[8:]) - quantile).float() * log_probs).mean()
+    torch.testing.assert_close(loss, expected)
+    # the sequences below the quantile do not enter: replacing them changes nothing
+    other = policy.sample(8, torch.Generator().manual_seed(5)).sequences + sequences[8:]
+    torch.testing.assert_close(risk_seeking_loss(policy, other, rewards, epsilon=0.2, entropy_weight=0.0)[0], loss)
     with pytest.raises(ValueError, match="epsilon must be in"):
-        risk_seeking_loss(samples, rewards, epsilon=0.0)
+        risk_seeking_loss(policy, sequences, rewards, epsilon=0.0)
 
 
 def test_risk_seeking_gradient_learns_a_target_expression_from_reward():
@@ -62,7 +69,7 @@ def test_risk_seeking_gradient_learns_a_target_expression_from_reward():
         samples = policy.sample(64, generator)
         # reward: tokens in common with the target position by position, 1 for the target itself
         rewards = np.array([sum(a == b for a, b in zip(s, target)) / len(target) for s in samples.sequences])
-        loss, _ = risk_seeking_loss(samples, rewards, epsilon=0.1, entropy_weight=0.005)
+        loss, _ = risk_seeking_loss(policy, samples.sequences, rewards, epsilon=0.1, entropy_weight=0.005)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
