@@ -37,6 +37,11 @@ Optional (the host uses them where present)
     Off-policy agents: the buffer is checkpointed so a resumed run continues with it.
 ``get_parameters()``
     A dict of state dicts of the agent's torch modules, checked for NaN before a checkpoint.
+``certificate``, ``certificate_summary()``, ``recheck_certificate(path)``
+    Agents that prove something (a Lyapunov certificate): after ``learn`` the host writes the
+    ``certificate`` dict to ``certificate.json`` in the run directory and ``certificate_summary()`` into
+    ``summary.json``; ``rlkit certify`` restores the agent and calls ``recheck_certificate(path)``, which
+    returns ``(holds, problems, one-line description)`` and raises ``ValueError`` on a malformed file.
 """
 
 from __future__ import annotations

@@ -11,18 +11,15 @@ result as :attr:`certificate` (see :mod:`agents.lyapunov.certificate`), which th
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import time
-import zipfile
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.archive import read_archive, write_archive, zip_path
+from agents.archive import read_torch_archive, write_torch_archive
 from agents.lyapunov import certificate as certificates
 from agents.lyapunov.networks import NeuralController, NeuralLyapunov, lqr
 from agents.lyapunov.training import train_lyapunov
@@ -31,7 +28,6 @@ from agents.mpc.plant import plant_interface
 
 SAVE_FORMAT = 1
 DATA_FILE = "lyapunov.pt"
-META_FILE = "meta.json"
 
 
 class LyapunovAgent:
@@ -226,19 +222,16 @@ class LyapunovAgent:
         return {"controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}
 
     def save(self, path: Any) -> None:
-        buffer = io.BytesIO()
-        torch.save({"controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}, buffer)
         meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
                 "seed": self.seed, "num_timesteps": self.num_timesteps, "certificate": self.certificate,
                 "training_wall_time_s": self.training_wall_time_s}
-        write_archive(path, {DATA_FILE: buffer.getvalue(), META_FILE: json.dumps(meta, indent=2)})
+        state = {"controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}
+        write_torch_archive(path, state, meta, weights_name=DATA_FILE)
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> LyapunovAgent:
-        meta = read_archive(path, META_FILE, json.loads, kind="Lyapunov agent", save_format=SAVE_FORMAT,
-                            class_name=cls.__name__)
-        with zipfile.ZipFile(zip_path(path)) as archive:
-            state = torch.load(io.BytesIO(archive.read(DATA_FILE)), weights_only=True)
+        meta, state = read_torch_archive(path, kind="Lyapunov agent", save_format=SAVE_FORMAT,
+                                         class_name=cls.__name__, weights_name=DATA_FILE)
         hyper = dict(meta["hyperparameters"])
         agent = cls(env=env, seed=meta["seed"], device=device, **hyper)
         agent.controller.load_state_dict(state["controller"])

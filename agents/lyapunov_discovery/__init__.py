@@ -2,7 +2,7 @@
 candidate Lyapunov functions as prefix token sequences, a falsifier scores them, risk-seeking policy
 gradient trains the policy, a sound verifier certifies the best.
 
-Built so far:
+Modules:
 - :mod:`agents.lyapunov_discovery.expressions` -- the token library, valid-tree masking for sampling,
   and the SymPy and torch meanings of an expression;
 - :mod:`agents.lyapunov_discovery.falsifier` -- sampling and a gradient attack on ``V > 0`` and
@@ -13,7 +13,7 @@ Built so far:
 - :mod:`agents.lyapunov_discovery.verifier` -- interval branch and bound on the SymPy forms, z3 for
   polynomial claims;
 - :mod:`agents.lyapunov_discovery.certificate` -- certificate.json and its re-check;
-- :mod:`agents.lyapunov_discovery.region` -- the box minus a ball the claims are stated on.
+- :mod:`agents.lyapunov_discovery.region` -- the box minus a ball the claims are stated on;
 - :mod:`agents.lyapunov_discovery.agent` -- ``agent=lyapunov_discovery`` (the common contract; its
   certificate re-checked by ``rlkit certify``).
 The systems are :mod:`envs.control.autonomous`, run as ``env=autonomous env.system=<name>``.

@@ -12,11 +12,8 @@ the host to ``certificate.json``; ``rlkit certify`` proves it again. ``predict``
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import time
-import zipfile
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -24,18 +21,17 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.archive import read_archive, write_archive, zip_path
+from agents.archive import read_torch_archive, write_torch_archive
 from agents.base import unwrapped_env
 from agents.lyapunov_discovery import certificate as certificates
 from agents.lyapunov_discovery.expressions import DEFAULT_OPERATORS, TokenLibrary
-from agents.lyapunov_discovery.policy import ExpressionTransformer
 from agents.lyapunov_discovery.falsifier import decrease_margin
+from agents.lyapunov_discovery.policy import ExpressionTransformer
 from agents.lyapunov_discovery.search import discover
 from agents.lyapunov_discovery.verifier import verify, verify_polynomial_z3
 
 SAVE_FORMAT = 1
 DATA_FILE = "policy.pt"
-META_FILE = "meta.json"
 
 
 def system_of(env: Any) -> Any:
@@ -65,7 +61,7 @@ class LyapunovDiscoveryAgent:
         decrease: ``"strict"`` (dV/dt < 0: asymptotic stability) or ``"weak"`` (dV/dt <= 0: stability).
         batch_size, learning_rate, epsilon, entropy_weight, n_score_states, ball, width, layers, heads:
             the search (:data:`~agents.lyapunov_discovery.search.SEARCH_DEFAULTS`).
-        max_depth: the interval verifier's splits per box path.
+        max_depth, max_boxes: the interval verifier's splits per box path and boxes per candidate.
         z3: also ask z3 when V and the dynamics are polynomials (its verdict goes into the certificate).
     """
 
@@ -80,7 +76,7 @@ class LyapunovDiscoveryAgent:
                  min_length: int = 3, max_length: int = 20, decrease: str = "strict", batch_size: int = 200,
                  learning_rate: float = 3e-4, epsilon: float = 0.1, entropy_weight: float = 0.005,
                  n_score_states: int = 500, ball: float = 0.05, width: int = 64, layers: int = 2, heads: int = 4,
-                 max_depth: int = 42, z3: bool = True) -> None:
+                 max_depth: int = 42, max_boxes: int = 200_000, z3: bool = True) -> None:
         if policy is not None:
             raise ValueError(f"LyapunovDiscoveryAgent has no policy option; leave policy unset (got {policy!r})")
         self.system = system_of(env)
@@ -93,11 +89,13 @@ class LyapunovDiscoveryAgent:
             "width": int(width), "layers": int(layers), "heads": int(heads), "decrease": decrease,
         }
         decrease_margin(decrease)  # a known decrease, or a ValueError naming them
-        if batch_size < 1 or max_depth < 1:
-            raise ValueError(f"batch_size and max_depth must be >= 1; got {batch_size}, {max_depth}")
+        if batch_size < 1 or max_depth < 1 or max_boxes < 1:
+            raise ValueError(f"batch_size, max_depth and max_boxes must be >= 1; got {batch_size}, {max_depth}, "
+                             f"{max_boxes}")
         self.hyperparameters = {
             "operators": list(operators), "constants": [float(c) for c in constants], "min_length": int(min_length),
-            "max_length": int(max_length), **self.search_settings, "max_depth": int(max_depth), "z3": bool(z3),
+            "max_length": int(max_length), **self.search_settings, "max_depth": int(max_depth),
+            "max_boxes": int(max_boxes), "z3": bool(z3),
         }
         self.seed, self.device, self.verbose = int(seed), device, verbose
         torch.manual_seed(self.seed)
@@ -122,7 +120,7 @@ class LyapunovDiscoveryAgent:
         states, rhs = self.system.symbolic_f()
         result = verify(self.in_state_symbols(expression), states, rhs, *self.system.region,
                         ball=self.search_settings["ball"], max_depth=self.hyperparameters["max_depth"],
-                        decrease=self.search_settings["decrease"])
+                        decrease=self.search_settings["decrease"], max_boxes=self.hyperparameters["max_boxes"])
         return result.holds, result, result.counterexample
 
     def set_logger(self, logger: Any) -> None:
@@ -218,19 +216,15 @@ class LyapunovDiscoveryAgent:
         return {"policy": self.policy.state_dict()}
 
     def save(self, path: Any) -> None:
-        buffer = io.BytesIO()
-        torch.save(self.policy.state_dict(), buffer)
         meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
                 "seed": self.seed, "num_timesteps": self.num_timesteps, "certificate": self.certificate,
                 "search_wall_time_s": self.search_wall_time_s}
-        write_archive(path, {DATA_FILE: buffer.getvalue(), META_FILE: json.dumps(meta, indent=2)})
+        write_torch_archive(path, self.policy.state_dict(), meta, weights_name=DATA_FILE)
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> LyapunovDiscoveryAgent:
-        meta = read_archive(path, META_FILE, json.loads, kind="Lyapunov-discovery agent", save_format=SAVE_FORMAT,
-                            class_name=cls.__name__)
-        with zipfile.ZipFile(zip_path(path)) as archive:
-            state = torch.load(io.BytesIO(archive.read(DATA_FILE)), weights_only=True)
+        meta, state = read_torch_archive(path, kind="Lyapunov-discovery agent", save_format=SAVE_FORMAT,
+                                         class_name=cls.__name__, weights_name=DATA_FILE)
         agent = cls(env=env, seed=meta["seed"], device=device, **meta["hyperparameters"])
         agent.policy.load_state_dict(state)
         agent.num_timesteps = int(meta["num_timesteps"])

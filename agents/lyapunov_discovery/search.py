@@ -76,7 +76,7 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifi
     states = sample_with_subspaces(low, high, radius, h["n_score_states"], generator)
     origin = torch.zeros(1, len(low), dtype=torch.float64)
     scores: dict[tuple[int, ...], float] = {}
-    refused: set[tuple[int, ...]] = set()  # falsified or not proved: never rewarded again
+    refused: set[tuple[int, ...]] = set()  # falsifier survivors the verifier did not prove: never rewarded again
     verdicts: dict[str, tuple[bool, Any, Any]] = {}  # the verifier's answer per distinct SymPy expression
     history: list[dict[str, float]] = []
     survivors = 0

@@ -205,11 +205,13 @@ class VerificationResult:
 
 
 def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 0.05, max_depth: int = 30,
-           batch: int = 4096, decrease: str = "strict") -> VerificationResult:
+           batch: int = 4096, decrease: str = "strict", max_boxes: int = 1_000_000) -> VerificationResult:
     """Prove ``V > 0`` and ``dV/dt < 0`` (``decrease="weak"``: ``<= 0``) on the box [low, high] outside
     ``|x|_inf <= ball * (high - low) / 2`` (see the module docstring); ``symbols`` and ``rhs`` are the
     system's SymPy form (``symbolic_f()``). A weak-decrease counterexample needs ``dV/dt`` above
-    :data:`~agents.lyapunov_discovery.falsifier.WEAK_TOLERANCE` at a box centre (float noise is not one)."""
+    :data:`~agents.lyapunov_discovery.falsifier.WEAK_TOLERANCE` at a box centre (float noise is not one).
+    Boxes are taken depth first (the queue stays small); after ``max_boxes`` boxes the ones left open
+    count as timeouts."""
     import sympy
 
     margin = decrease_margin(decrease)
@@ -250,9 +252,12 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
         left_hi, right_lo = hi.copy(), lo.copy()
         left_hi[np.arange(len(lo)), axis] = middle
         right_lo[np.arange(len(lo)), axis] = middle
-        boxes = (np.concatenate([rest[0], lo, right_lo]), np.concatenate([rest[1], left_hi, hi]),
-                 np.concatenate([rest[2], depth + 1, depth + 1]))
+        boxes = (np.concatenate([lo, right_lo, rest[0]]), np.concatenate([left_hi, hi, rest[1]]),
+                 np.concatenate([depth + 1, depth + 1, rest[2]]))  # children first: depth first
         if falsified:  # a concrete counterexample settles it
+            break
+        if verified + excluded + falsified + timeouts >= max_boxes:  # the budget: what is left is open
+            timeouts += len(boxes[0])
             break
     return VerificationResult(falsified == 0 and timeouts == 0, verified, falsified, timeouts, excluded,
                               counterexample, time.perf_counter() - started)

@@ -78,17 +78,36 @@ class _IterationCounter:
         self.sink.append(step)
 
 
-def run_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+def _progress(result: dict[str, Any], done: int, total: int, out_dir: Path) -> None:
+    """A line on stdout and the job's JSON under ``out_dir/runs`` (kept if a later job fails)."""
+    (out_dir / "runs").mkdir(exist_ok=True)
+    name = f"{result['system']}_{result['decrease']}_seed{result['seed']}.json"
+    (out_dir / "runs" / name).write_text(json.dumps(result, indent=2))
+    found = f"verified {result['expression']} at iteration {result['iteration']}" if result["verified"] else "none"
+    print(f"[{done}/{total}] {result['system']} {result['decrease']} seed {result['seed']}: {found} "
+          f"({result['search_s']:.1f} s)", flush=True)
+
+
+def run_jobs(jobs: list[dict[str, Any]], workers: int, out_dir: Path) -> list[dict[str, Any]]:
+    """Every job's result, in the jobs' order; a line per finished job on stdout."""
     if workers <= 1 or len(jobs) <= 1:
-        return [discovery_job(job) for job in jobs]
-    from concurrent.futures import ProcessPoolExecutor
+        results = []
+        for job in jobs:
+            results.append(discovery_job(job))
+            _progress(results[-1], len(results), len(jobs), out_dir)
+        return results
+    from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i]["states"])  # the larger systems first
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                              initializer=one_thread_worker) as pool:
-        futures = {i: pool.submit(discovery_job, jobs[i]) for i in order}
-        return [futures[i].result() for i in range(len(jobs))]
+        futures = {pool.submit(discovery_job, jobs[i]): i for i in order}
+        results: dict[int, dict[str, Any]] = {}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            _progress(results[futures[future]], len(results), len(jobs), out_dir)
+        return [results[i] for i in range(len(jobs))]
 
 
 def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -106,7 +125,8 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "system": system, "states": own[0]["states"], "decrease": decrease, "seeds": len(own),
             "verified": f"{len(found)}/{len(own)}", "success_rate": len(found) / len(own),
             "median_s_to_verified": float(np.median(times)) if times else float("nan"),
-            "min_s": float(min(times)) if times else float("nan"), "max_s": float(max(times)) if times else float("nan"),
+            "min_s": float(min(times)) if times else float("nan"),
+            "max_s": float(max(times)) if times else float("nan"),
             "median_iteration": float(np.median([r["iteration"] for r in found])) if found else float("nan"),
             "s_per_iteration": float(sum(r["search_s"] for r in own) / max(1, sum(r["iterations_run"] for r in own))),
             "refused_by_verifier": int(sum(r.get("refused", 0) for r in found)),
@@ -116,7 +136,7 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def run(out_dir: Path, cases: list[str] | None = None, seeds: int = 5, iterations: int = 300, batch_size: int = 200,
+def run(out_dir: Path, cases: list[str] | None = None, seeds: int = 5, iterations: int = 200, batch_size: int = 200,
         max_length: int = 20, learning_rate: float = 3e-4, workers: int = 2) -> None:
     """``cases``: ``<system>:<strict|weak>`` (default: :data:`CASES`); ``iterations`` policy updates of
     ``batch_size`` expressions at most per search; the other search settings are the agent's defaults."""
@@ -131,7 +151,7 @@ def run(out_dir: Path, cases: list[str] | None = None, seeds: int = 5, iteration
     settings = {"batch_size": batch_size, "max_length": max_length, "learning_rate": learning_rate}
     jobs = [{"system": system, "decrease": decrease, "seed": seed, "iterations": iterations, "settings": settings,
              "states": make_system(system).n_states} for system, decrease in parsed for seed in range(seeds)]
-    results = run_jobs(jobs, workers)
+    results = run_jobs(jobs, workers, out_dir)
     (out_dir / "runs.json").write_text(json.dumps(results, indent=2))
     rows = summarise(results)
     notes = (f"rlkit bench discovery: {seeds} seeds per case, at most {iterations} policy updates of {batch_size} "
