@@ -31,6 +31,7 @@ from agents.lyapunov_discovery.search import discover
 from agents.lyapunov_discovery.verifier import verify, verify_polynomial_z3
 
 SAVE_FORMAT = 1
+VERIFY_TIMEOUT_S = 20.0  # per candidate inside the search (a certificate's re-check has no time limit)
 DATA_FILE = "policy.pt"
 
 
@@ -118,9 +119,13 @@ class LyapunovDiscoveryAgent:
     def verify_expression(self, expression: Any) -> tuple[bool, Any, np.ndarray | None]:
         """The verifier hook of the search: (holds, result, counterexample) for a candidate in x1..xn."""
         states, rhs = self.system.symbolic_f()
-        result = verify(self.in_state_symbols(expression), states, rhs, *self.system.region,
-                        ball=self.search_settings["ball"], max_depth=self.hyperparameters["max_depth"],
-                        decrease=self.search_settings["decrease"], max_boxes=self.hyperparameters["max_boxes"])
+        try:
+            result = verify(self.in_state_symbols(expression), states, rhs, *self.system.region,
+                            ball=self.search_settings["ball"], max_depth=self.hyperparameters["max_depth"],
+                            decrease=self.search_settings["decrease"], max_boxes=self.hyperparameters["max_boxes"],
+                            timeout_s=VERIFY_TIMEOUT_S)
+        except (RecursionError, MemoryError, OverflowError):  # too large to handle: not proved, not refuted
+            return False, None, None
         return result.holds, result, result.counterexample
 
     def set_logger(self, logger: Any) -> None:

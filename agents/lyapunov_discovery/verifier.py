@@ -36,6 +36,8 @@ from agents.lyapunov_discovery.falsifier import decrease_margin
 from agents.lyapunov_discovery.region import region_around_origin
 
 SUPPORTED = "numbers, state symbols, +, *, integer powers >= 0, sin, cos, exp"
+FACTOR_LIMIT = 300  # operations in dV/dt above which its factored form is not tried
+EXPANSION_LIMIT = 1000  # ... and above which its expansion is not bounded either
 
 
 def _down(x: np.ndarray, ulps: int = 1) -> np.ndarray:
@@ -183,6 +185,8 @@ def _equal_forms(expression: Any) -> list:
     """``expression`` and its factored form when that differs (interval bounds depend on the form)."""
     import sympy
 
+    if sympy.count_ops(expression) > FACTOR_LIMIT:  # factoring a long expansion costs more than it saves
+        return [expression]
     try:
         factored = sympy.factor(expression)
     except (sympy.PolynomialError, NotImplementedError):  # SymPy cannot factor it: the one form
@@ -205,22 +209,28 @@ class VerificationResult:
 
 
 def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 0.05, max_depth: int = 30,
-           batch: int = 4096, decrease: str = "strict", max_boxes: int = 1_000_000) -> VerificationResult:
+           batch: int = 4096, decrease: str = "strict", max_boxes: int = 1_000_000,
+           timeout_s: float | None = None) -> VerificationResult:
     """Prove ``V > 0`` and ``dV/dt < 0`` (``decrease="weak"``: ``<= 0``) on the box [low, high] outside
     ``|x|_inf <= ball * (high - low) / 2`` (see the module docstring); ``symbols`` and ``rhs`` are the
     system's SymPy form (``symbolic_f()``). A weak-decrease counterexample needs ``dV/dt`` above
     :data:`~agents.lyapunov_discovery.falsifier.WEAK_TOLERANCE` at a box centre (float noise is not one).
-    Boxes are taken depth first (the queue stays small); after ``max_boxes`` boxes the ones left open
-    count as timeouts."""
+    Boxes are taken depth first (the queue stays small); after ``max_boxes`` boxes or ``timeout_s`` seconds
+    the ones left open count as timeouts."""
     import sympy
 
     margin = decrease_margin(decrease)
     started = time.perf_counter()
     low, high, radius = region_around_origin(low, high, ball)
     derivative = symbolic_derivative(V, symbols, rhs)
+    raw = sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs))
     value_at_centre = sympy.lambdify(symbols, V, "numpy")
-    derivative_at_centre = sympy.lambdify(symbols, derivative, "numpy")
-    derivative_forms = _equal_forms(derivative)
+    # the centres are evaluated on the derivative as differentiated: an expansion with hundreds of terms
+    # is a nested sum too deep for Python's compiler
+    derivative_at_centre = sympy.lambdify(symbols, raw, "numpy")
+    # bounds on the expansion (where terms cancel) and its factored form, unless the expansion is so long
+    # that bounding it costs more than splitting boxes: then on the derivative as differentiated
+    derivative_forms = _equal_forms(derivative) if sympy.count_ops(derivative) <= EXPANSION_LIMIT else [raw]
     boxes = (low[None, :], high[None, :], np.zeros(1, dtype=int))
     verified = falsified = timeouts = excluded = 0
     counterexample = None
@@ -256,7 +266,8 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
                  np.concatenate([depth + 1, depth + 1, rest[2]]))  # children first: depth first
         if falsified:  # a concrete counterexample settles it
             break
-        if verified + excluded + falsified + timeouts >= max_boxes:  # the budget: what is left is open
+        over_time = timeout_s is not None and time.perf_counter() - started > timeout_s
+        if verified + excluded + falsified + timeouts >= max_boxes or over_time:  # the budget: the rest is open
             timeouts += len(boxes[0])
             break
     return VerificationResult(falsified == 0 and timeouts == 0, verified, falsified, timeouts, excluded,

@@ -28,7 +28,7 @@ from rlkit.threads import one_thread_worker
 CASES = ("stable_linear:strict", "polynomial_3d:strict", "van_der_pol_reversed:weak", "van_der_pol_reversed:strict",
          "damped_pendulum:weak", "power_3bus_relative:weak", "power_3bus:weak")
 COLUMNS = ["system", "states", "decrease", "seeds", "verified", "success_rate", "median_s_to_verified",
-           "min_s", "max_s", "median_iteration", "s_per_iteration", "refused_by_verifier", "z3", "expressions"]
+           "min_s", "max_s", "median_iteration", "s_per_iteration", "refused_by_verifier", "errors", "z3", "expressions"]
 
 
 def parse_case(case: str) -> tuple[str, str]:
@@ -43,11 +43,20 @@ def parse_case(case: str) -> tuple[str, str]:
 
 
 def discovery_job(job: dict[str, Any]) -> dict[str, Any]:
-    """One search from scratch; what it found and when."""
+    """One search from scratch; what it found and when (or the error that ended it)."""
+    started = time.perf_counter()
+    try:
+        return _search(job, started)
+    except Exception as error:  # one failed search is a row of the table, not the end of the suite
+        return {"system": job["system"], "decrease": job["decrease"], "seed": job["seed"], "states": job["states"],
+                "verified": False, "iterations_run": 0, "wall_s": time.perf_counter() - started, "search_s": 0.0,
+                "error": f"{type(error).__name__}: {error}"}
+
+
+def _search(job: dict[str, Any], started: float) -> dict[str, Any]:
     from agents.lyapunov_discovery.agent import LyapunovDiscoveryAgent
     from envs.control.autonomous_env import AutonomousEnv
 
-    started = time.perf_counter()
     agent = LyapunovDiscoveryAgent(env=AutonomousEnv(job["system"]), seed=job["seed"], decrease=job["decrease"],
                                    **job["settings"])
     iterations = []
@@ -83,7 +92,8 @@ def _progress(result: dict[str, Any], done: int, total: int, out_dir: Path) -> N
     (out_dir / "runs").mkdir(exist_ok=True)
     name = f"{result['system']}_{result['decrease']}_seed{result['seed']}.json"
     (out_dir / "runs" / name).write_text(json.dumps(result, indent=2))
-    found = f"verified {result['expression']} at iteration {result['iteration']}" if result["verified"] else "none"
+    found = (f"verified {result['expression']} at iteration {result['iteration']}" if result["verified"]
+             else result.get("error", "none"))
     print(f"[{done}/{total}] {result['system']} {result['decrease']} seed {result['seed']}: {found} "
           f"({result['search_s']:.1f} s)", flush=True)
 
@@ -130,6 +140,7 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "median_iteration": float(np.median([r["iteration"] for r in found])) if found else float("nan"),
             "s_per_iteration": float(sum(r["search_s"] for r in own) / max(1, sum(r["iterations_run"] for r in own))),
             "refused_by_verifier": int(sum(r.get("refused", 0) for r in found)),
+            "errors": sum("error" in r for r in own),
             "z3": ", ".join(z3) if z3 else "-",
             "expressions": "; ".join(f"{e} (x{n})" if n > 1 else e for e, n in expressions.items()) or "-",
         })
