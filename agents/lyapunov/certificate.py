@@ -121,13 +121,6 @@ def build(loop: ClosedLoop, result: VerificationResult, box_low: Any, box_high: 
     }
 
 
-def write(path: Path, certificate: dict[str, Any]) -> None:
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(certificate, indent=2))
-    temporary.replace(path)
-
-
 def read(path: Path) -> dict[str, Any]:
     """A certificate file, checked for the fields a claim needs."""
     path = Path(path)
