@@ -81,6 +81,7 @@ class LyapunovDiscoveryAgent:
         if policy is not None:
             raise ValueError(f"LyapunovDiscoveryAgent has no policy option; leave policy unset (got {policy!r})")
         self.system = system_of(env)
+        self.states, self.rhs = self.system.symbolic_f()  # built once: every candidate is verified against it
         self.library = TokenLibrary(self.system.n_states, operators=list(operators),
                                     constants=[float(c) for c in constants], min_length=int(min_length),
                                     max_length=int(max_length))
@@ -112,15 +113,13 @@ class LyapunovDiscoveryAgent:
         """``expression`` over the library's x1..xn rewritten in the system's state symbols."""
         import sympy
 
-        states, _ = self.system.symbolic_f()
         return expression.subs({sympy.Symbol(name, real=True): state
-                                for name, state in zip(self.library.variables, states)}, simultaneous=True)
+                                for name, state in zip(self.library.variables, self.states)}, simultaneous=True)
 
     def verify_expression(self, expression: Any) -> tuple[bool, Any, np.ndarray | None]:
         """The verifier hook of the search: (holds, result, counterexample) for a candidate in x1..xn."""
-        states, rhs = self.system.symbolic_f()
         try:
-            result = verify(self.in_state_symbols(expression), states, rhs, *self.system.region,
+            result = verify(self.in_state_symbols(expression), self.states, self.rhs, *self.system.region,
                             ball=self.search_settings["ball"], max_depth=self.hyperparameters["max_depth"],
                             decrease=self.search_settings["decrease"], max_boxes=self.hyperparameters["max_boxes"],
                             timeout_s=VERIFY_TIMEOUT_S)
@@ -168,7 +167,6 @@ class LyapunovDiscoveryAgent:
         return self
 
     def _certify(self, result: Any) -> None:
-        states, rhs = self.system.symbolic_f()
         self.expression = self.in_state_symbols(result.expression)
         extra: dict[str, Any] = {
             "found_at_iteration": result.iteration, "search_wall_time_s": round(self.search_wall_time_s, 3),
@@ -179,7 +177,7 @@ class LyapunovDiscoveryAgent:
         }
         if self.hyperparameters["z3"]:
             try:
-                extra["z3"] = verify_polynomial_z3(self.expression, states, rhs, *self.system.region,
+                extra["z3"] = verify_polynomial_z3(self.expression, self.states, self.rhs, *self.system.region,
                                                    ball=self.search_settings["ball"],
                                                    decrease=self.search_settings["decrease"])[0]
             except ValueError:

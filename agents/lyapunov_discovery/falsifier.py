@@ -62,9 +62,7 @@ def lie_derivative(V: Callable[[torch.Tensor], torch.Tensor], f: Callable[[torch
     value = V(x)
     if not value.requires_grad:  # V does not depend on x (a constant candidate): dV/dt = 0
         return value.expand(len(x)), torch.zeros(len(x), dtype=x.dtype)
-    (gradient,) = torch.autograd.grad(value.sum(), x, create_graph=True, allow_unused=True)
-    if gradient is None:
-        return value, torch.zeros(len(x), dtype=x.dtype)
+    (gradient,) = torch.autograd.grad(value.sum(), x, create_graph=True)
     return value, (gradient * f(x)).sum(-1)
 
 

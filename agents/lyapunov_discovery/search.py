@@ -82,8 +82,11 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifi
     survivors = 0
 
     def candidate(sequence: list[int]) -> Any:
+        """``x -> e(x) - e(0)``, or None when ``e(0)`` is not finite."""
         with torch.no_grad():
             at_origin = library.evaluate(sequence, origin)[0]
+        if not torch.isfinite(at_origin):
+            return None
         return lambda x: library.evaluate(sequence, x) - at_origin
 
     def score(sequence: list[int]) -> float:
@@ -92,9 +95,7 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifi
             return 0.0
         if key not in scores:
             V = candidate(sequence)
-            with torch.no_grad():
-                at_origin = float(V(origin)[0])
-            if not np.isfinite(at_origin):
+            if V is None:
                 scores[key] = 0.0
             else:
                 failing = violation(V, system.f, states, h["decrease"]).detach()
@@ -118,7 +119,9 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifi
                 if verifier is None:
                     verdict: tuple[bool, Any, Any] = (True, None, None)
                 else:
-                    verdict = verdicts.setdefault(str(expression), verifier(expression))
+                    if str(expression) not in verdicts:  # (setdefault would run the verifier on a hit too)
+                        verdicts[str(expression)] = verifier(expression)
+                    verdict = verdicts[str(expression)]
                 if verdict[0]:
                     history.append({"iteration": iteration, "best": 1.0,
                                     "quantile": float(np.quantile(rewards, 1 - h["epsilon"]))})

@@ -174,24 +174,36 @@ def interval(expression: Any, symbols: list, low: np.ndarray, high: np.ndarray) 
     return np.broadcast_to(lo, (len(low),)).astype(float), np.broadcast_to(hi, (len(low),)).astype(float)
 
 
+def _differentiated(V: Any, symbols: list, rhs: list) -> Any:
+    """``dV/dt = grad V . f`` in SymPy, as differentiated (not expanded)."""
+    import sympy
+
+    return sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs))
+
+
 def symbolic_derivative(V: Any, symbols: list, rhs: list) -> Any:
     """``dV/dt = grad V . f`` in SymPy, expanded."""
     import sympy
 
-    return sympy.expand(sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs)))
+    return sympy.expand(_differentiated(V, symbols, rhs))
 
 
-def _equal_forms(expression: Any) -> list:
-    """``expression`` and its factored form when that differs (interval bounds depend on the form)."""
+def _bounded_forms(raw: Any, expanded: Any) -> list:
+    """The algebraically equal forms of dV/dt the verifier bounds (the bounds depend on the form): the
+    expansion (where terms cancel) and its factored form, when they are short enough that bounding them
+    costs less than splitting boxes; otherwise the derivative as differentiated."""
     import sympy
 
-    if sympy.count_ops(expression) > FACTOR_LIMIT:  # factoring a long expansion costs more than it saves
-        return [expression]
+    operations = sympy.count_ops(expanded)
+    if operations > EXPANSION_LIMIT:
+        return [raw]
+    if operations > FACTOR_LIMIT:  # factoring a long expansion costs more than it saves
+        return [expanded]
     try:
-        factored = sympy.factor(expression)
+        factored = sympy.factor(expanded)
     except (sympy.PolynomialError, NotImplementedError):  # SymPy cannot factor it: the one form
-        return [expression]
-    return [expression] if factored == expression else [expression, factored]
+        return [expanded]
+    return [expanded] if factored == expanded else [expanded, factored]
 
 
 @dataclass
@@ -222,15 +234,12 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
     margin = decrease_margin(decrease)
     started = time.perf_counter()
     low, high, radius = region_around_origin(low, high, ball)
-    derivative = symbolic_derivative(V, symbols, rhs)
-    raw = sum(sympy.diff(V, s) * f for s, f in zip(symbols, rhs))
+    raw = _differentiated(V, symbols, rhs)
     value_at_centre = sympy.lambdify(symbols, V, "numpy")
     # the centres are evaluated on the derivative as differentiated: an expansion with hundreds of terms
     # is a nested sum too deep for Python's compiler
     derivative_at_centre = sympy.lambdify(symbols, raw, "numpy")
-    # bounds on the expansion (where terms cancel) and its factored form, unless the expansion is so long
-    # that bounding it costs more than splitting boxes: then on the derivative as differentiated
-    derivative_forms = _equal_forms(derivative) if sympy.count_ops(derivative) <= EXPANSION_LIMIT else [raw]
+    derivative_forms = _bounded_forms(raw, sympy.expand(raw))
     boxes = (low[None, :], high[None, :], np.zeros(1, dtype=int))
     verified = falsified = timeouts = excluded = 0
     counterexample = None

@@ -25,8 +25,8 @@ from rlkit.threads import one_thread_worker
 # (system, decrease): the stable linear and polynomial systems have strict Lyapunov functions; the
 # pendulum's and the power system's energies decrease only weakly (dV/dt = -c omega^2), as does the circle
 # for the reversed Van der Pol system on its box
-CASES = ("stable_linear:strict", "polynomial_3d:strict", "van_der_pol_reversed:weak", "van_der_pol_reversed:strict",
-         "damped_pendulum:weak", "power_3bus_relative:weak", "power_3bus:weak")
+CASES = ("stable_linear:strict", "polynomial_3d:strict", "van_der_pol_reversed:weak",
+         "van_der_pol_reversed:strict", "damped_pendulum:weak", "power_3bus_relative:weak", "power_3bus:weak")
 COLUMNS = ["system", "states", "decrease", "seeds", "verified", "success_rate", "median_s_to_verified",
            "min_s", "max_s", "median_iteration", "s_per_iteration", "refused_by_verifier", "errors", "z3", "expressions"]
 
@@ -59,32 +59,17 @@ def _search(job: dict[str, Any], started: float) -> dict[str, Any]:
 
     agent = LyapunovDiscoveryAgent(env=AutonomousEnv(job["system"]), seed=job["seed"], decrease=job["decrease"],
                                    **job["settings"])
-    iterations = []
-    agent.set_logger(_IterationCounter(iterations))
     agent.learn(job["iterations"] * agent.search_settings["batch_size"])
     certificate = agent.certificate
     result = {"system": job["system"], "decrease": job["decrease"], "seed": job["seed"],
               "states": agent.system.n_states, "verified": certificate is not None,
-              "iterations_run": len(iterations) + (certificate is not None),
+              "iterations_run": agent.num_timesteps // agent.search_settings["batch_size"],
               "wall_s": time.perf_counter() - started, "search_s": agent.search_wall_time_s}
     if certificate is not None:
         result.update(expression=certificate["expression"], iteration=certificate["found_at_iteration"],
                       z3=certificate.get("z3"), refused=certificate["verifier_rejections"],
                       verification_s=certificate["result"]["wall_s"])
     return result
-
-
-class _IterationCounter:
-    """A stand-in logger: counts the search's iterations (the agent dumps once per iteration)."""
-
-    def __init__(self, sink: list) -> None:
-        self.sink = sink
-
-    def record(self, key: str, value: Any) -> None:
-        pass
-
-    def dump(self, step: int) -> None:
-        self.sink.append(step)
 
 
 def _progress(result: dict[str, Any], done: int, total: int, out_dir: Path) -> None:
