@@ -21,7 +21,7 @@ from rlkit.errors import UserError
 
 RESERVED_AGENT_KEYS = ("factory", "name")  # agent-config keys that are not hyper-parameters
 DEVICES = ("auto", "cpu", "cuda")
-VEC_ENVS = ("dummy", "subproc")
+VEC_ENVS = ("dummy", "subproc", "batched")
 BACKENDS = ("local", "ray")
 SCHEDULERS = ("asha",)
 

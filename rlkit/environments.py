@@ -32,13 +32,59 @@ def make_env(env_cfg: DictConfig) -> gym.Env:
         raise UserError(f"env {env_cfg.name}: {error}") from None
 
 
+def batched_engine(env_id: str) -> type | None:
+    """The batched engine class registered as ``env_id``'s vector entry point, or None when the env
+    has none that rlkit can drive (only :class:`envs.batched.BatchedEnv` engines have SB3's
+    same-step autoreset)."""
+    import envs  # noqa: F401  registers rlkit's envs
+    from envs.batched import BatchedEnv
+
+    spec = gym.envs.registry.get(env_id)
+    entry = getattr(spec, "vector_entry_point", None)
+    if entry is None:
+        return None
+    creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    return creator if isinstance(creator, type) and issubclass(creator, BatchedEnv) else None
+
+
+def envs_with_batched_engines() -> list[str]:
+    """The catalogue's env names whose env has a batched engine."""
+    from rlkit import catalogue
+
+    return [name for name in catalogue.entry_names("env")
+            if (env_id := catalogue.entry_config("env", name).get("id")) and batched_engine(env_id) is not None]
+
+
+def make_batched_env(env_cfg: DictConfig, n_envs: int, autoreset_mode: str = "same_step") -> Any:
+    """``n_envs`` games of the env in its batched engine (``gymnasium.make_vec`` through the registered
+    vector entry point); a UserError naming the envs that have one when this env has none."""
+    if batched_engine(env_cfg.id) is None:
+        raise UserError(f"env {env_cfg.name} has no batched engine, so vec_env=batched cannot run it; envs "
+                        f"with one: {', '.join(envs_with_batched_engines())} (or use vec_env=dummy|subproc)")
+    try:
+        return gym.make_vec(env_cfg.id, num_envs=n_envs, vectorization_mode="vector_entry_point",
+                            autoreset_mode=autoreset_mode, **_kwargs(env_cfg))
+    except TypeError as error:
+        raise UserError(f"env {env_cfg.name}: bad env.kwargs ({error})") from None
+    except (ValueError, ImportError) as error:
+        raise UserError(f"env {env_cfg.name}: {error}") from None
+
+
 def make_training_env(env_cfg: DictConfig, n_envs: int, vec_env: str, seed: int) -> Any:
-    """``n_envs`` seeded copies in a VecEnv (in-process ``dummy`` or ``subproc``), each wrapped in
-    SB3's Monitor so episode returns reach the logger."""
+    """``n_envs`` seeded training envs as one SB3 VecEnv: copies of the env in-process (``dummy``) or
+    one process each (``subproc``), each wrapped in SB3's Monitor, or the games of the env's batched
+    engine (``batched``) behind VecMonitor; either way episode returns reach the logger."""
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
     make_env(env_cfg).close()  # fail here, in this process, on a bad id or argument
+    if vec_env == "batched":
+        from rlkit.batched_vec_env import BatchedVecEnv
+
+        venv = BatchedVecEnv(make_batched_env(env_cfg, n_envs),
+                             reference=functools.partial(_gym_make, env_cfg.id, _kwargs(env_cfg)))
+        venv.seed(seed)
+        return VecMonitor(venv)
     vec_env_cls = SubprocVecEnv if vec_env == "subproc" else DummyVecEnv
     return make_vec_env(
         functools.partial(_gym_make, env_cfg.id, _kwargs(env_cfg)),

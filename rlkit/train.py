@@ -37,6 +37,25 @@ def agent_class_for(cfg: DictConfig, env: Any) -> type:
     return agent_class
 
 
+def check_batched(cfg: DictConfig, agent_class: type) -> None:
+    """``vec_env=batched`` needs an agent that learns from an SB3 VecEnv of many games: the SB3-based
+    ones. The others are refused by name with the agents that can."""
+    if cfg.vec_env != "batched":
+        return
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    if isinstance(agent_class, type) and issubclass(agent_class, BaseAlgorithm):
+        return
+    if uses_ray(agent_class):
+        why = "it samples in RLlib's env runners; ray.num_envs_per_env_runner=N runs the batched engine there"
+    else:
+        why = "it collects its experience with its own loop, not from an SB3 VecEnv"
+    able = [name for name in catalogue.entry_names("agent")
+            if issubclass(catalogue.resolve_factory(catalogue.entry_config("agent", name)["factory"]), BaseAlgorithm)]
+    raise UserError(f"vec_env=batched: agent {cfg.agent.name} cannot use a batched env ({why}); "
+                    f"agents that can: {', '.join(able)}")
+
+
 def ray_settings(agent_class: type, cfg: DictConfig) -> dict[str, Any]:
     """The ``ray.<name>`` settings an agent on Ray (RLlib) takes as constructor arguments."""
     return {name: cfg.ray[name] for name in getattr(agent_class, "ray_settings", ())}
@@ -79,6 +98,7 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
     limit_torch_threads(cfg.threads)
     eval_env = make_env(cfg.env)
     agent_class = agent_class_for(cfg, eval_env)
+    check_batched(cfg, agent_class)
 
     resumed = cfg.resume is not None
     if resumed:
