@@ -52,6 +52,20 @@ from gymnasium.vector.utils import batch_space
 AUTORESET_MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
 
 
+def batched_engine(env_id: str) -> type | None:
+    """The :class:`BatchedEnv` class registered as ``env_id``'s vector entry point, or None when the env
+    has none (other vector entry points, such as Gymnasium's own, lack the same-step mode and the
+    per-game seeding that rlkit's trainers rely on)."""
+    import gymnasium as gym
+
+    spec = gym.envs.registry.get(env_id)
+    entry = getattr(spec, "vector_entry_point", None)
+    if entry is None:
+        return None
+    creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    return creator if isinstance(creator, type) and issubclass(creator, BatchedEnv) else None
+
+
 def checked_num_envs(num_envs: Any) -> int:
     """``num_envs`` as a positive int, or a ValueError naming what is allowed."""
     if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:

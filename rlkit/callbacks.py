@@ -77,6 +77,10 @@ class RunMonitor(BaseCallback):
         self.last_checkpoint: str | None = None
         self._clock_start = time.perf_counter()
         self._wall_time_at_start = float(self.state["wall_time_s"])
+        # this session's time in data collection (between SB3's rollout start and end) and in the
+        # run's own evaluations and checkpoints; the rest of the training time is the agent's updates
+        self._seconds = {"collecting": 0.0, "evaluating": 0.0}
+        self._rollout_start: float | None = None
 
     # -- SB3 events ---------------------------------------------------------------------------
     def _on_training_start(self) -> None:
@@ -104,13 +108,38 @@ class RunMonitor(BaseCallback):
         self._agent_has_rollouts = True
         if self._losses_are_finite():
             self._periodic_work()
+        self._rollout_start = time.perf_counter()
+
+    def _on_rollout_end(self) -> None:
+        if self._rollout_start is not None:
+            self._seconds["collecting"] += time.perf_counter() - self._rollout_start
+            self._rollout_start = None
 
     def _on_training_end(self) -> None:
+        start = time.perf_counter()
         if self.stop_reason is None and self._losses_are_finite():
             self.evaluate_and_checkpoint()
             self.save_checkpoint()
+        self._seconds["evaluating"] += time.perf_counter() - start
+
+    def time_split(self) -> dict[str, float] | None:
+        """This session's training time split into collecting, updating (the rest) and evaluating
+        (with checkpoints), in seconds; None for an agent without SB3's rollout phases."""
+        if not getattr(self, "_agent_has_rollouts", False):
+            return None
+        total = time.perf_counter() - self._clock_start
+        collecting, evaluating = self._seconds["collecting"], self._seconds["evaluating"]
+        return {"collecting_s": round(collecting, 3), "updating_s": round(max(total - collecting - evaluating, 0.0), 3),
+                "evaluating_s": round(evaluating, 3)}
 
     def _periodic_work(self) -> bool:
+        start = time.perf_counter()
+        try:
+            return self._periodic_work_now()
+        finally:
+            self._seconds["evaluating"] += time.perf_counter() - start
+
+    def _periodic_work_now(self) -> bool:
         if self.num_timesteps >= self._next_eval:
             self._next_eval = _next_multiple(self.num_timesteps, self.eval_every)
             if not self.evaluate_and_checkpoint():

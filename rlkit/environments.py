@@ -32,23 +32,10 @@ def make_env(env_cfg: DictConfig) -> gym.Env:
         raise UserError(f"env {env_cfg.name}: {error}") from None
 
 
-def batched_engine(env_id: str) -> type | None:
-    """The batched engine class registered as ``env_id``'s vector entry point, or None when the env
-    has none that rlkit can drive (only :class:`envs.batched.BatchedEnv` engines have SB3's
-    same-step autoreset)."""
-    import envs  # noqa: F401  registers rlkit's envs
-    from envs.batched import BatchedEnv
-
-    spec = gym.envs.registry.get(env_id)
-    entry = getattr(spec, "vector_entry_point", None)
-    if entry is None:
-        return None
-    creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-    return creator if isinstance(creator, type) and issubclass(creator, BatchedEnv) else None
-
-
 def envs_with_batched_engines() -> list[str]:
     """The catalogue's env names whose env has a batched engine."""
+    import envs  # noqa: F401  registers rlkit's envs
+    from envs.batched import batched_engine
     from rlkit import catalogue
 
     return [name for name in catalogue.entry_names("env")
@@ -58,6 +45,9 @@ def envs_with_batched_engines() -> list[str]:
 def make_batched_env(env_cfg: DictConfig, n_envs: int, autoreset_mode: str = "same_step") -> Any:
     """``n_envs`` games of the env in its batched engine (``gymnasium.make_vec`` through the registered
     vector entry point); a UserError naming the envs that have one when this env has none."""
+    import envs  # noqa: F401  registers rlkit's envs
+    from envs.batched import batched_engine
+
     if batched_engine(env_cfg.id) is None:
         raise UserError(f"env {env_cfg.name} has no batched engine, so vec_env=batched cannot run it; envs "
                         f"with one: {', '.join(envs_with_batched_engines())} (or use vec_env=dummy|subproc)")

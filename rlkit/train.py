@@ -247,6 +247,7 @@ def _summary(
             **({"ray": _ray_version()} if uses_ray(type(agent)) else {}),
         },
         "device": str(getattr(agent, "device", cfg.device)),
+        **({"time_split": split} if (split := monitor.time_split()) else {}),
         **({"timing": agent.timing_summary()} if hasattr(agent, "timing_summary") else {}),
         "run_dir": str(Path(run.path)),
     }

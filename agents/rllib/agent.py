@@ -88,7 +88,8 @@ class RLlibAgent:
         device: ``"cuda"`` needs ``num_gpus_per_learner >= 1``; the learner's device follows
             ``num_gpus_per_learner``, ``predict`` runs on the CPU.
         num_env_runners: remote sampling actors (0 samples in this process).
-        num_envs_per_env_runner: vectorised envs in each env runner.
+        num_envs_per_env_runner: envs in each env runner: the games of the env's batched engine where
+            it has one (one engine step for all), else a Gymnasium SyncVectorEnv of single envs.
         num_gpus_per_learner: GPUs for the (local) learner; fractions allowed.
         rollout_fragment_length: steps per env per sample call, or ``"auto"``.
         training: keyword arguments of RLlib's ``AlgorithmConfig.training`` for this algorithm
@@ -296,6 +297,7 @@ class RLlibAgent:
             .environment(env=rllib_envs.REGISTERED_NAME, env_config=rllib_envs.env_config(self.env_spec),
                          observation_space=self.observation_space, action_space=self.action_space)
             .env_runners(num_env_runners=k["num_env_runners"], num_envs_per_env_runner=k["num_envs_per_env_runner"],
+                         gym_env_vectorize_mode=rllib_envs.vectorize_mode(self.env_spec),
                          rollout_fragment_length=k["rollout_fragment_length"])
             .learners(num_learners=0, num_gpus_per_learner=k["num_gpus_per_learner"])
             .fault_tolerance(restart_failed_env_runners=k["restart_failed_env_runners"],

@@ -22,11 +22,28 @@ def env_spec_of(env: Any) -> gym.envs.registration.EnvSpec | None:
     return getattr(unwrapped, "spec", None)
 
 
-def make_from_spec(env_config: dict) -> gym.Env:
-    """The creator RLlib calls on each env runner: ``env_config["spec"]`` is the EnvSpec."""
+def make_from_spec(env_config: dict) -> gym.Env | gym.vector.VectorEnv:
+    """The creator RLlib calls on each env runner: ``env_config["spec"]`` is the EnvSpec. RLlib adds
+    ``num_envs`` when it builds a vector env through the vector entry point (see
+    :func:`vectorize_mode`): then all of the runner's envs are the games of the env's batched engine."""
     import envs  # noqa: F401  registers rlkit's envs in this process
 
-    return gym.make(env_config["spec"])
+    spec = env_config["spec"]
+    if "num_envs" in env_config:
+        return gym.make_vec(spec.id, num_envs=int(env_config["num_envs"]), vectorization_mode="vector_entry_point",
+                            **spec.kwargs)
+    return gym.make(spec)
+
+
+def vectorize_mode(spec: gym.envs.registration.EnvSpec | None) -> str:
+    """How RLlib's env runners batch their ``num_envs_per_env_runner`` envs: in the env's batched
+    engine when it has one (one engine step for all of them), else Gymnasium's SyncVectorEnv."""
+    import envs  # noqa: F401
+    from envs.batched import batched_engine
+
+    if spec is not None and batched_engine(spec.id) is not None:
+        return "vector_entry_point"
+    return "sync"
 
 
 def env_config(spec: gym.envs.registration.EnvSpec) -> dict:

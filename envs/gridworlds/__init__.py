@@ -3,7 +3,9 @@ Reinforcement Learning": small discrete tasks with many combinations but a facto
 
 - :mod:`envs.gridworlds.proc_maze` -- ``rlkit/ProcMaze-v0``: a new random maze every episode;
 - :mod:`envs.gridworlds.button_grid` -- ``rlkit/ButtonGrid-v0``: switch every button on (continuing);
-- :mod:`envs.gridworlds.pan_flute` -- ``rlkit/PanFlute-v0``: play the pipes in one order (continuing).
+- :mod:`envs.gridworlds.pan_flute` -- ``rlkit/PanFlute-v0``: play the pipes in one order (continuing);
+- :mod:`envs.gridworlds.vector` -- their batched engines, many games stepped together with numpy
+  (``gym.make_vec(id, num_envs=n, vectorization_mode="vector_entry_point")``).
 
 Observations are flat vectors of 0/1 floats; every env can save and restore its full simulator state
 (``get_state()`` / ``set_state(state)``, random generator included, ``supports_state_restore = True``)
@@ -24,6 +26,12 @@ GRIDWORLD_ENVS = {
     "rlkit/ButtonGrid-v0": "envs.gridworlds.button_grid:ButtonGridEnv",
     "rlkit/PanFlute-v0": "envs.gridworlds.pan_flute:PanFluteEnv",
 }
+# Gymnasium id -> its batched engine (gym.make_vec(id, num_envs=n, vectorization_mode="vector_entry_point"))
+GRIDWORLD_VECTOR_ENVS = {
+    "rlkit/ProcMaze-v0": "envs.gridworlds.vector:ProcMazeVectorEnv",
+    "rlkit/ButtonGrid-v0": "envs.gridworlds.vector:ButtonGridVectorEnv",
+    "rlkit/PanFlute-v0": "envs.gridworlds.vector:PanFluteVectorEnv",
+}
 EPISODE_STEPS = 100  # the paper's evaluation episodes
 
 # The grid envs' actions, as (row, column) offsets: 0 no-op, 1 up, 2 left, 3 down, 4 right.
@@ -35,18 +43,24 @@ _LAZY = {
     "carve_maze": "envs.gridworlds.proc_maze",
     "ButtonGridEnv": "envs.gridworlds.button_grid",
     "PanFluteEnv": "envs.gridworlds.pan_flute",
+    "ProcMazeVectorEnv": "envs.gridworlds.vector",
+    "ButtonGridVectorEnv": "envs.gridworlds.vector",
+    "PanFluteVectorEnv": "envs.gridworlds.vector",
 }
 
-__all__ = ["GRIDWORLD_ENVS", "EPISODE_STEPS", "MOVES", "ACTION_NAMES", "register_gridworld_envs", *_LAZY]
+__all__ = ["GRIDWORLD_ENVS", "GRIDWORLD_VECTOR_ENVS", "EPISODE_STEPS", "MOVES", "ACTION_NAMES",
+           "register_gridworld_envs", *_LAZY]
 
 
 def register_gridworld_envs() -> None:
-    """Register the gridworlds with Gymnasium (idempotent), each with a 100-step time limit."""
+    """Register the gridworlds with Gymnasium (idempotent), each with a 100-step time limit and its
+    batched engine as the vector entry point (which takes the time limit as ``max_episode_steps``)."""
     import gymnasium as gym
 
     for env_id, entry_point in GRIDWORLD_ENVS.items():
         if env_id not in gym.envs.registry:
-            gym.register(env_id, entry_point=entry_point, max_episode_steps=EPISODE_STEPS)
+            gym.register(env_id, entry_point=entry_point, vector_entry_point=GRIDWORLD_VECTOR_ENVS[env_id],
+                         max_episode_steps=EPISODE_STEPS)
 
 
 def checked_int(name: str, value: Any, low: int, high: int | None = None) -> int:

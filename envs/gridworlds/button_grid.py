@@ -45,6 +45,12 @@ PLAYER, BUTTON_ON, BUTTON_OFF = range(3)
 CHANNELS = ("player", "button_on", "button_off")
 
 
+def draw_layout(rng: np.random.Generator, grid_size: int, n_buttons: int) -> np.ndarray:
+    """A new layout: ``n_buttons + 1`` distinct row-major cell indices, the player's first, then the
+    buttons' in button order, drawn from ``rng`` as :class:`ButtonGridEnv` draws them."""
+    return rng.choice(grid_size**2, size=n_buttons + 1, replace=False)
+
+
 class ButtonGridEnv(gym.Env):
     metadata = {"render_modes": []}
     supports_state_restore = True
@@ -75,7 +81,7 @@ class ButtonGridEnv(gym.Env):
 
     def _place(self) -> None:
         """New random cells for the player and the buttons (distinct), all buttons off."""
-        cells = self.np_random.choice(self.grid_size**2, size=self.n_buttons + 1, replace=False)
+        cells = draw_layout(self.np_random, self.grid_size, self.n_buttons)
         self.player = divmod(int(cells[0]), self.grid_size)
         self.buttons = [divmod(int(c), self.grid_size) for c in cells[1:]]
         self.on = np.zeros(self.n_buttons, dtype=bool)

@@ -34,6 +34,7 @@ State
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -52,28 +53,51 @@ def default_teleport_prob(grid_size: int) -> float:
     return 0.1 / ((grid_size + 1) * math.ceil(grid_size / 2) - grid_size % 2)
 
 
+@functools.lru_cache(maxsize=None)
+def _padded_neighbours(grid_size: int) -> tuple[tuple[int, ...], ...]:
+    """For each cell of the grid with a border of permanent walls around it (flat indices, ``grid_size
+    + 2`` per row), its neighbours inside the grid in the order of ``MOVES[1:]`` (none for a border cell)."""
+    width = grid_size + 2
+    inside = [0 < i // width <= grid_size and 0 < i % width <= grid_size for i in range(width * width)]
+    offsets = [dr * width + dc for dr, dc in MOVES[1:]]
+    return tuple(tuple(i + o for o in offsets if inside[i + o]) if inside[i] else () for i in range(width * width))
+
+
 def carve_maze(rng: np.random.Generator, grid_size: int) -> np.ndarray:
     """A ``(grid_size, grid_size)`` bool array, True for walls, carved by randomised depth-first search."""
-    # A flat list with a border of permanent walls around the grid: neighbours are index offsets.
+    # Every reset carves one (the batched engine's resets are its bottleneck), hence the cached
+    # neighbour lists and the running count of free neighbours instead of recounting them per test.
     width = grid_size + 2
-    offsets = [dr * width + dc for dr, dc in MOVES[1:]]
+    neighbours = _padded_neighbours(grid_size)
     free = [False] * (width * width)
-    inside = [0 < i // width <= grid_size and 0 < i % width <= grid_size for i in range(width * width)]
+    touching = [0] * (width * width)  # free neighbours of each cell
     start = (int(rng.integers(grid_size)) + 1) * width + int(rng.integers(grid_size)) + 1
     free[start] = True
     stack = [start]
+    for n in neighbours[start]:
+        touching[n] += 1
     while stack:
         cell = stack[-1]
-        options = [n for n in (cell + o for o in offsets)
-                   if inside[n] and not free[n] and sum(free[n + o] for o in offsets) == 1]  # 1: no loop
+        # a wall next to this cell can be freed only if it touches no other free cell: no loop
+        options = [n for n in neighbours[cell] if touching[n] == 1 and not free[n]]
         if options:
             chosen = options[int(rng.integers(len(options)))] if len(options) > 1 else options[0]
             free[chosen] = True
+            for n in neighbours[chosen]:
+                touching[n] += 1
             stack.append(chosen)
         else:
             stack.pop()
     grid = np.array(free, dtype=bool).reshape(width, width)[1:-1, 1:-1]
     return ~grid
+
+
+def new_maze(rng: np.random.Generator, grid_size: int) -> tuple[np.ndarray, int, int]:
+    """An episode's start: the walls (:func:`carve_maze`) and the player's and goal's cells (row-major
+    indices, distinct free cells), drawn from ``rng`` as :meth:`ProcMazeEnv.reset` draws them."""
+    walls = carve_maze(rng, grid_size)
+    start, goal = rng.choice(np.flatnonzero(~walls), size=2, replace=False)
+    return walls, int(start), int(goal)
 
 
 class ProcMazeEnv(gym.Env):
@@ -104,10 +128,8 @@ class ProcMazeEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self.walls = carve_maze(self.np_random, self.grid_size)
-        free = np.flatnonzero(~self.walls)
-        start, goal = self.np_random.choice(free, size=2, replace=False)
-        self.player, self.goal = divmod(int(start), self.grid_size), divmod(int(goal), self.grid_size)
+        self.walls, start, goal = new_maze(self.np_random, self.grid_size)
+        self.player, self.goal = divmod(start, self.grid_size), divmod(goal, self.grid_size)
         self._render_observation()
         return self._obs.copy(), {}
 

@@ -58,6 +58,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "rlkit.bench.discovery:run",
         "analytical Lyapunov function discovery: success rate over seeds, wall time to the first verified function",
     ),
+    "throughput": (
+        "rlkit.bench.throughput:run",
+        "rlkit train steps/s: dummy (1, 8 envs) vs batched engines (64-1024 games) at equal learning per step; RLlib per runner",
+    ),
     "ray": (
         "rlkit.bench.ray_scaling:run",
         "RLlib sampling with 0/1/2 env runners (scaling efficiency), rlkit's per-iteration overhead vs plain RLlib",

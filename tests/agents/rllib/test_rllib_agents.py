@@ -161,3 +161,24 @@ def test_gnn_module_on_the_football_graph():
     agent.close()
     with pytest.raises(ValueError, match="graph observations"):
         RLlibGNNPPO(gym.make("CartPole-v1"))
+
+
+def test_env_runners_step_the_batched_engine_when_the_env_has_one():
+    import envs  # noqa: F401
+    from agents.rllib import envs as rllib_envs
+    from envs.football.vector import FootballVectorEnv
+
+    env = gym.make("rlkit/Football-v0", scenario="academy_empty_goal_close")
+    assert rllib_envs.vectorize_mode(env.spec) == "vector_entry_point"
+    assert rllib_envs.vectorize_mode(gym.make("CartPole-v1").spec) == "sync"
+    made = rllib_envs.make_from_spec({**rllib_envs.env_config(env.spec), "num_envs": 4})
+    assert isinstance(made, FootballVectorEnv) and made.num_envs == 4
+    assert made.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP  # what RLlib's runners expect
+
+    agent = RLlibPPO(env, num_env_runners=0, num_envs_per_env_runner=8, seed=1,
+                     training={"train_batch_size_per_learner": 256, "minibatch_size": 128, "num_epochs": 1})
+    agent.learn(256)
+    runner_env = agent._algo.env_runner.env.unwrapped
+    assert isinstance(runner_env, FootballVectorEnv) and runner_env.num_envs == 8
+    assert agent.num_timesteps >= 256
+    agent.close()
