@@ -20,6 +20,9 @@ from rlkit.environments import envs_with_batched_engines, make_training_env
 FAMILIES = {
     "football": (["env=football"], 200),
     "football_graph": (["env=football", "env.kwargs.representation=graph"], 120),
+    "proc_maze": (["env=proc_maze", "env.kwargs.teleport_prob=0.1"], 150),
+    "button_grid": (["env=button_grid", "env.kwargs.grid_size=4"], 120),
+    "pan_flute": (["env=pan_flute"], 120),
 }
 
 
