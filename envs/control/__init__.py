@@ -3,7 +3,8 @@ autonomous systems (no input) for Lyapunov analysis.
 
 A :class:`~envs.control.system.ControlSystem` is the model agents may use (batched, differentiable
 torch dynamics, equilibrium, linearisation, constraints, cost); :class:`~envs.control.env.ControlEnv`
-is the Gymnasium env around any of them. Importing this package is cheap (no torch): the classes
+is the Gymnasium env around any of them, and :class:`~envs.control.vector.ControlVectorEnv` steps many
+games of one on arrays (each task's vector entry point). Importing this package is cheap (no torch): the classes
 load on first use, and :func:`register_control_envs` registers the tasks with Gymnasium.
 """
 
@@ -20,6 +21,16 @@ CONTROL_ENVS = {
     "rlkit/DoubleIntegrator-v0": "envs.control.double_integrator:DoubleIntegratorEnv",
     "rlkit/InvertedPendulum-v0": "envs.control.inverted_pendulum:InvertedPendulumEnv",
     "rlkit/NLCPendulum-v0": "envs.control.inverted_pendulum:NLCPendulumEnv",
+}
+# Gymnasium id -> vector entry point: the batched engine of the task (gym.make_vec, vectorization_mode
+# "vector_entry_point"), stepping many games on arrays
+CONTROL_VECTOR_ENVS = {
+    "rlkit/CSTR-v0": "envs.control.vector:CSTRVectorEnv",
+    "rlkit/CSTRSafe-v0": "envs.control.vector:CSTRSafeVectorEnv",
+    "rlkit/PendulumClipped-v0": "envs.control.vector:ClippedPendulumVectorEnv",
+    "rlkit/DoubleIntegrator-v0": "envs.control.vector:DoubleIntegratorVectorEnv",
+    "rlkit/InvertedPendulum-v0": "envs.control.vector:InvertedPendulumVectorEnv",
+    "rlkit/NLCPendulum-v0": "envs.control.vector:NLCPendulumVectorEnv",
 }
 # autonomous systems (no input), for Lyapunov analysis
 AUTONOMOUS_ENVS = {"rlkit/Autonomous-v0": "envs.control.autonomous_env:AutonomousEnv"}
@@ -41,19 +52,21 @@ _LAZY = {
     "NLCPendulumEnv": "envs.control.inverted_pendulum",
     "AutonomousSystem": "envs.control.autonomous",
     "AutonomousEnv": "envs.control.autonomous_env",
+    "ControlVectorEnv": "envs.control.vector",
 }
 
-__all__ = ["AUTONOMOUS_ENVS", "CONTROL_ENVS", "register_control_envs", *_LAZY]
+__all__ = ["AUTONOMOUS_ENVS", "CONTROL_ENVS", "CONTROL_VECTOR_ENVS", "register_control_envs", *_LAZY]
 
 
 def register_control_envs() -> None:
-    """Register the control tasks with Gymnasium (idempotent). Episode lengths are the envs' own
-    (they truncate themselves: the setpoint schedule is part of the task), so no TimeLimit."""
+    """Register the control tasks with Gymnasium (idempotent), each with its batched engine as the
+    vector entry point (the Autonomous env has none). Episode lengths are the envs' own (they
+    truncate themselves: the setpoint schedule is part of the task), so no TimeLimit."""
     import gymnasium as gym
 
     for env_id, entry_point in {**CONTROL_ENVS, **AUTONOMOUS_ENVS}.items():
         if env_id not in gym.envs.registry:
-            gym.register(env_id, entry_point=entry_point)
+            gym.register(env_id, entry_point=entry_point, vector_entry_point=CONTROL_VECTOR_ENVS.get(env_id))
 
 
 def __getattr__(name: str) -> Any:

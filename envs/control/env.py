@@ -267,12 +267,18 @@ class ControlEnv(gym.Env):
         info = self._info(self.system.state_constraints_of(self._x))
         return self._observation(), info
 
-    def step(self, action: Any):
+    def checked_action(self, action: Any) -> np.ndarray:
+        """``action`` as a float64 array, or the ValueError ``step`` raises for it (the batched engine
+        raises the same one for a game's action)."""
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action contains NaN or inf: {a.tolist()}; allowed: finite values in [-1, 1]")
+        return a
+
+    def step(self, action: Any):
+        a = self.checked_action(action)
         u = self.action_to_input(np.clip(a, -1.0, 1.0))
         system = self.system
         x_ref, u_ref = self.reference()

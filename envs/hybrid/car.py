@@ -20,6 +20,7 @@ the references here run at 3-30 m/s).
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +52,9 @@ class Vehicle:
         return self.front + self.rear
 
 
-def error_dynamics(car: Vehicle, x, u, params, cos, sin, speed_floor) -> tuple:
-    """dx/dt component by component, written once for torch tensors and Python floats."""
+def error_dynamics(car: Vehicle, x, u, params, cos, sin, speed_floor, power=operator.pow) -> tuple:
+    """dx/dt component by component, written once for torch tensors, Python floats and (with libm's
+    ``cos``, ``sin`` and ``power``, as the batched engine passes them) numpy arrays."""
     sxe, sye, delta, ve, psi_e, psi_e_dot, beta = x
     steer_rate, accel = u
     v_ref, omega_ref, a_ref, mu_scale = params
@@ -68,7 +70,7 @@ def error_dynamics(car: Vehicle, x, u, params, cos, sin, speed_floor) -> tuple:
     psi_ddot = (-yaw_gain / v * (lf**2 * c * load_f + lr**2 * c * load_r) * psi_dot
                 + yaw_gain * (lr * c * load_r - lf * c * load_f) * beta
                 + yaw_gain * lf * c * load_f * delta)
-    beta_dot = ((mu / (v**2 * L) * (c * load_r * lr - c * load_f * lf) - 1.0) * psi_dot
+    beta_dot = ((mu / (power(v, 2) * L) * (c * load_r * lr - c * load_f * lf) - 1.0) * psi_dot
                 - mu / (v * L) * (c * load_r + c * load_f) * beta
                 + mu / (v * L) * c * load_f * delta)
     return (

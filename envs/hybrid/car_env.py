@@ -165,12 +165,18 @@ class CarHybridEnv(gym.Env):
         return {"mode": self.mode, "segment": self.car_segment,
                 "lateral_error": float(self.lateral_error), "s": float(self.s_car)}
 
-    def step(self, action):
+    def checked_action(self, action) -> np.ndarray:
+        """``action`` as a flat float64 array, or the ValueError ``step`` raises for it (the batched
+        engine raises the same one for a game's action)."""
         action = np.asarray(action, dtype=np.float64).reshape(-1)
         if action.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape} (got {action.shape})")
         if not np.all(np.isfinite(action)):
             raise ValueError(f"action must be finite (got {action.tolist()})")
+        return action
+
+    def step(self, action):
+        action = self.checked_action(action)
         if self.reference_commands:
             speed = float(np.clip(action[2], *self.speed_range))
             offset = float(np.clip(action[3], -self.max_offset, self.max_offset))

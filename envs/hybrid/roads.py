@@ -19,6 +19,7 @@ from envs.hybrid.system import ModeSchedule
 SEGMENT_LENGTHS = tuple(15.0 * f for f in (0.5, 1.0, 2.5))
 SEGMENT_TURNS = tuple(math.radians(30.0) * f for f in (0.5, 1.0, 1.5))
 STRAIGHT = 1e-12  # |curvature| below which a segment is a straight line
+_TURN_SIGNS = (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -111,14 +112,17 @@ def random_road(rng: np.random.Generator, n_segments: int, frictions: Sequence[s
     if n_segments < 1:
         raise ValueError(f"a road needs at least one segment (got n_segments={n_segments})")
     low, high = speed_range
+    frictions = list(frictions)
+    # seq[rng.integers(len(seq))] is what rng.choice(seq) draws (the same call on the generator), at a
+    # quarter of choice's cost: the batched car draws a road per game at every restart
     segments = []
     for _ in range(n_segments):
-        segments.append(Segment(
-            length=float(rng.choice(SEGMENT_LENGTHS)),
-            turn=float(rng.choice(SEGMENT_TURNS) * rng.choice((-1.0, 1.0))),
-            friction=str(rng.choice(list(frictions))),
-            speed=float(rng.uniform(low, high)),
-        ))
+        length = SEGMENT_LENGTHS[rng.integers(0, len(SEGMENT_LENGTHS), dtype=np.int64)]
+        turn = SEGMENT_TURNS[rng.integers(0, len(SEGMENT_TURNS), dtype=np.int64)]
+        turn *= _TURN_SIGNS[rng.integers(0, len(_TURN_SIGNS), dtype=np.int64)]
+        friction = frictions[rng.integers(0, len(frictions), dtype=np.int64)]
+        segments.append(Segment(length=float(length), turn=float(turn), friction=str(friction),
+                                speed=float(rng.uniform(low, high))))
     return segments
 
 
