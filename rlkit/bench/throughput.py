@@ -69,6 +69,30 @@ def replay_ratio(kind: str, settings: list[str], n_envs: int) -> float:
     return values["batch_size"] * values["gradient_steps"] / (values["train_freq"] * n_envs)
 
 
+def engine_rate(env_overrides: list[str], n_envs: int, steps: int = 100_000, seed: int = 0) -> float:
+    """Game steps per second of the batched engine alone (random actions drawn up front, same-step
+    autoreset as SB3 steps it): the part of training a second process could at best take over."""
+    import time
+
+    from rlkit.config import compose
+    from rlkit.environments import make_batched_env
+
+    env = make_batched_env(compose(env_overrides).env, n_envs)
+    try:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        batches = [env.action_space.sample() for _ in range(16)]
+        for actions in batches[:4]:  # warm-up: compiled kernels, first resets
+            env.step(actions)
+        calls = max(8, steps // n_envs)
+        start = time.perf_counter()
+        for call in range(calls):
+            env.step(batches[call % len(batches)])
+        return calls * n_envs / (time.perf_counter() - start)
+    finally:
+        env.close()
+
+
 def _train(overrides: list[str], work: Path) -> dict[str, Any]:
     from rlkit.bench.runs import train_and_read
 
@@ -77,7 +101,7 @@ def _train(overrides: list[str], work: Path) -> dict[str, Any]:
 
 
 def _steps_for(vec_env: str, n_envs: int, steps_dummy: int, steps_batched: int) -> int:
-    return steps_dummy if vec_env == "dummy" else max(steps_batched, 3 * BATCHED_N_STEPS * n_envs)
+    return steps_dummy if vec_env == "dummy" else max(steps_batched, BATCHED_N_STEPS * n_envs)  # >= 1 rollout
 
 
 def _throughput_rows(cases: list[str], repeats: int, steps_dummy: int, steps_batched: int, threads: int,
@@ -106,10 +130,14 @@ def _throughput_rows(cases: list[str], repeats: int, steps_dummy: int, steps_bat
     rows = []
     for (case, vec_env, n_envs), runs in samples.items():
         rates = [r["steps_per_s"] for r in runs]
+        engine = engine_rate(CASES[case][0], n_envs) if vec_env == "batched" else None
         rows.append({"case": case, "vec_env": vec_env, "n_envs": n_envs, "threads": threads,
                      "steps": runs[0]["steps"], "steps_per_s": round(statistics.median(rates), 1),
                      "all_steps_per_s": " ".join(f"{r:.0f}" for r in rates),
                      "update_share": round(statistics.median(r["update_share"] for r in runs), 3),
+                     # the engine's own time in training: what a second process could hide at best
+                     "engine_steps_per_s": round(engine, 1) if engine else None,
+                     "engine_share": round(statistics.median(rates) / engine, 3) if engine else None,
                      "samples_per_transition": runs[0]["replay_ratio"], "settings": runs[0]["settings"]})
     return rows
 
@@ -178,14 +206,14 @@ def _rllib_rows(steps: int, repeats: int, envs_per_runner: tuple[int, ...]) -> l
     return rows
 
 
-def _curves(seeds: int, steps: int, eval_every: int, episodes: int, out_dir: Path) -> list[dict]:
+def _curves(seeds: int, steps: int, eval_every: int, episodes: int, out_dir: Path, batched_games: int) -> list[dict]:
     """Football PPO learning curves, dummy (8 envs) against batched (256 games), same evaluation
     episodes, per-seed rows; the final evaluation is the headline."""
     from rlkit.bench.runs import train_and_read
 
     per_eval, finals = [], []
     for seed in range(seeds):
-        for vec_env, n_envs in (("dummy", 8), ("batched", 256)):
+        for vec_env, n_envs in (("dummy", 8), ("batched", batched_games)):
             work = Path(tempfile.mkdtemp(prefix="rlkit-curve-"))
             try:
                 overrides = ["env=football", "agent=ppo", *learning_settings("ppo", vec_env, n_envs),
@@ -208,6 +236,13 @@ def _curves(seeds: int, steps: int, eval_every: int, episodes: int, out_dir: Pat
     return finals
 
 
+def _listed(value: Any) -> list:
+    """An option given as a list, a tuple, one value or a comma string."""
+    if isinstance(value, str):
+        return [v for v in value.split(",") if v.strip()]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def run(
     out_dir: Path,
     cases: str = "football_ppo,football_gnn_dqn,market_making_ppo,proc_maze_ppo",
@@ -221,19 +256,22 @@ def run(
     curve_steps: int = 200000,
     curve_eval_every: int = 50000,
     curve_episodes: int = 20,
+    curve_batched_n_envs: int = 256,
+    dummy_n_envs: Any = (1, 8),
+    batched_n_envs: Any = (64, 256, 1024),
 ) -> None:
     from rlkit.bench.intervals import bootstrap_interval
     from rlkit.threads import limit_torch_threads
 
     limit_torch_threads(1)
-    # a comma list on the command line arrives as a list
-    chosen = [str(c).strip() for c in (cases.split(",") if isinstance(cases, str) else cases) if str(c).strip()]
+    chosen = [str(c).strip() for c in _listed(cases)]
     unknown = sorted(set(chosen) - set(CASES))
     if unknown:
         from rlkit.errors import UserError
 
         raise UserError(f"unknown throughput case(s) {', '.join(unknown)}; allowed: {', '.join(CASES)}")
-    rows = _throughput_rows(chosen, repeats, steps_dummy, steps_batched, threads=1)
+    paths = tuple(("dummy", int(n)) for n in _listed(dummy_n_envs)) + tuple(("batched", int(n)) for n in _listed(batched_n_envs))
+    rows = _throughput_rows(chosen, repeats, steps_dummy, steps_batched, threads=1, paths=paths)
     if two_core and "football_ppo" in chosen:
         # two ways to use the second core: torch's second thread in the learner, or a second run
         rows += _throughput_rows(["football_ppo"], repeats, steps_dummy, steps_batched, threads=2,
@@ -256,7 +294,8 @@ def run(
     bar_plot(out_dir / "throughput.png", labels, list(single["steps_per_s"]), "env steps / s", "rlkit train throughput")
 
     if curve_seeds > 0:
-        finals = pd.DataFrame(_curves(curve_seeds, curve_steps, curve_eval_every, curve_episodes, out_dir))
+        finals = pd.DataFrame(_curves(curve_seeds, curve_steps, curve_eval_every, curve_episodes, out_dir,
+                                         curve_batched_n_envs))
         summary = []
         for path, group in finals.groupby("path"):
             low, high = bootstrap_interval(group["final_mean_return"].to_numpy())
@@ -264,4 +303,4 @@ def run(
                             "ci95_low": low, "ci95_high": high, "mean_wall_time_s": group["wall_time_s"].mean()})
         write_table(out_dir, summary, name="curves_summary", notes=(
             f"# football PPO, {curve_steps} steps: final evaluation return ({curve_episodes} episodes, the run's "
-            "evaluation seeds), dummy 8 envs vs batched 256 games; bootstrap 95 % interval over seeds"))
+            f"evaluation seeds), dummy 8 envs vs batched {curve_batched_n_envs} games; bootstrap 95 % interval over seeds"))
