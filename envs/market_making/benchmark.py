@@ -10,6 +10,11 @@ recording hftbacktest was measured on), else the shipped minute. On one core it 
   same strategy scripted in Python calling :class:`~envs.market_making.engine.Engine`;
 - env steps per second through the Gymnasium API (features included) on the event clock and on
   the time clock (100 ms and 1 s), with a fixed action sequence.
+
+``python -m envs.market_making.benchmark batched [n ...]`` measures instead decisions per second of
+the batched env (:class:`~envs.market_making.vector.MarketMakingVectorEnv`, ``same_step``) with ``n``
+games (default 64, 256, 1024) against the single env through ``gym.make``: uniformly random actions,
+the default synthetic days and event clock, one thread.
 """
 
 from __future__ import annotations
@@ -128,8 +133,51 @@ def best(fn, repeats: int = 5):
     return min(times), result
 
 
+def decisions_per_second(num_envs: int | None, seconds: float = 5.0, **kwargs) -> float:
+    """Decisions per second of ``num_envs`` batched games (None: one single env through
+    ``gym.make``) under uniformly random actions, after a warm-up, resets included."""
+    import gymnasium as gym
+    import numpy as np
+
+    import envs  # noqa: F401  (registers the env)
+
+    rng = np.random.default_rng(0)
+    if num_envs is None:
+        env = gym.make("rlkit/MarketMaking-v0", **kwargs)
+        env.reset(seed=0)
+        n_actions = int(env.action_space.n)
+        actions = rng.integers(0, n_actions, 4096).tolist()
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            *_, terminated, truncated, _ = env.step(actions[steps % 4096])
+            steps += 1
+            if terminated or truncated:
+                env.reset()
+        return steps / (time.perf_counter() - start)
+    vec = gym.make_vec("rlkit/MarketMaking-v0", num_envs=num_envs, vectorization_mode="vector_entry_point",
+                       autoreset_mode="same_step", **kwargs)
+    vec.reset(seed=0)
+    batches = [rng.integers(0, vec.single_action_space.n, num_envs) for _ in range(64)]
+    for batch in batches[:16]:
+        vec.step(batch)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        vec.step(batches[steps % 64])
+        steps += 1
+    return steps * num_envs / (time.perf_counter() - start)
+
+
+def batched_main(counts: list[int]) -> None:
+    print(f"single env (gym.make): {decisions_per_second(None):,.0f} decisions/s")
+    for n in counts or (64, 256, 1024):
+        print(f"batched, {n} games: {decisions_per_second(n):,.0f} decisions/s")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["batched"]:
+        batched_main([int(n) for n in argv[1:]])
+        return
     from envs.market_making.data import SAMPLES, load_events
     from envs.market_making.engine import Engine
     from envs.market_making.env import MarketMakingEnv

@@ -1,9 +1,13 @@
 """The compiled replay core: book, fill engine and decision clock in one Numba loop.
 
-:func:`advance` replays event rows from a cursor until the decision clock fires (or the rows run
+:func:`replay` replays event rows from a cursor until the decision clock fires (or the rows run
 out): every row goes through the L2 book (:mod:`envs.market_making.data.book`) and the fill engine;
-the agent acts only between two calls. :class:`Engine` is the Python face the environment and the
-benchmark use.
+the agent acts only between two calls. :func:`advance` is that replay through the book's own
+kernels; on a day's *tape* (:func:`build_tape`: the book's state after every row, recorded once,
+since our virtual orders never change the book) the replay keeps a game's book by one store per row
+instead, with the same results, several times faster: the environments
+(:mod:`envs.market_making.games`) replay games that way. :class:`Engine` is the Python face the
+benchmark, the tests and rule-based agents use.
 
 Orders (at most one resting order per side, virtual: the replayed book never contains them):
 
@@ -50,8 +54,8 @@ from numba import njit
 
 from envs.market_making import accounting as acc
 from envs.market_making import queues
-from envs.market_making.data.book import (BASE, BEST_ASK, BEST_BID, L2Book, apply_rows, clear_side,
-                                          set_level, ticks_of)
+from envs.market_making.data.book import (BASE, BEST_ASK, BEST_BID, N_ASK, N_BID, RECENTRES, L2Book,
+                                          apply_rows, clear_side, set_level, ticks_of)
 from envs.market_making.data.events import CLEAR, END, TRADE, EventTable
 
 TIME, TICK, EVENT, VOLUME, NONE = range(5)
@@ -252,111 +256,332 @@ def market_order(bid, ask, over_bid, over_ask, bs, account, direction, qty, cf, 
     return paid / qty
 
 
+# The replay loop keeps calls that take arrays off its common path: passing an array to a compiled
+# function costs reference counting (atomic operations) per call, which on every row would cost more
+# than the row's own work. Rows that touch our orders or move the mid call the helpers below.
 @njit(cache=True, nogil=True)
-def advance(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, start, stop,
-            oi, of, account, cf, ci, clk, clkf, step, ofi):
-    """Replay rows from ``start`` until the clock fires or ``stop``; returns the next row."""
+def queue_trade(o, at_price, q, model, of):
+    """A trade of ``q`` reached order ``o`` (at its price, or through it): move its queue; returns the
+    volume left to fill it."""
+    front, seen, left = queues.trade_reaches(model, at_price, of[o, OF_FRONT], of[o, OF_SEEN], q)
+    of[o, OF_FRONT] = front
+    of[o, OF_SEEN] = seen
+    return left
+
+
+@njit(cache=True, nogil=True)
+def queue_level(o, q, model, power, of):
+    """The level of order ``o`` became ``q``: its queue."""
+    front, seen = queues.level_changed(model, power, of[o, OF_FRONT], of[o, OF_SEEN], q)
+    of[o, OF_FRONT] = front
+    of[o, OF_SEEN] = seen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def book_mid(bb, ba, tick_size):
+    return 0.5 * (bb + ba) * tick_size if bb != NO_BID and ba != NO_ASK else np.nan
+
+
+@njit(cache=True, nogil=True, inline="always")
+def mid_news(mid, track, clock, last, mid0):
+    """Whether a message ending on ``mid`` matters to the mid tracking or the event clock. A mid
+    equal to the last one tracked adds a zero move, and cannot fire the event clock when its
+    reference is set: the clock did not fire on that mid since the reference was set (at a decision
+    the reference is the book's mid, which is the last tracked one)."""
+    if not mid == mid:
+        return False
+    if track and mid == last and (clock != EVENT or mid0 == mid0):
+        return False
+    return track or clock == EVENT
+
+
+@njit(cache=True, nogil=True)
+def cross_fills(bb, ba, mid, oi, of, account, cf, step):
+    """After a message whose best ticks are ``bb``/``ba``: an opposite best at or through a resting
+    order fills what is left of it at its price (that quote would have traded with us)."""
+    if oi[0, OI_ACTIVE] and ba <= oi[0, OI_TICK]:
+        maker_fill(0, of[0, OF_QTY], oi, of, account, cf, step, mid)
+    if oi[1, OI_ACTIVE] and bb >= oi[1, OI_TICK]:
+        maker_fill(1, of[1, OF_QTY], oi, of, account, cf, step, mid)
+
+
+# -- the tape: a day's book replayed once, shared by every game on that day ---------------------------
+# Our orders are virtual, so the book after any row is a property of the data alone (as long as the
+# book never moves its window): a tape keeps, per row, the book's best indices and level counts after
+# it, and the order-flow-imbalance slot and increment of a level update. A game then keeps its book
+# by one store per row (a far level: an update of its overflow map) and reads the rest off the tape,
+# with the same results as replaying each row through the book's kernels.
+@njit(cache=True, nogil=True)
+def build_tape(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, depth, tick_size,
+               tbb, tba, tnb, tna, tslot, tinc):
+    """Replay every row into an empty book, filling the tape. False when the book moved its window
+    (the window then depends on what was replayed before: no tape); levels outside the window are
+    fine (they live in the overflow maps, which each game keeps itself)."""
+    for r in range(kind.shape[0]):
+        k = kind[r]
+        tslot[r] = -1
+        tinc[r] = 0.0
+        if k == CLEAR:
+            clear_side(bid, ask, over_bid, over_ask, bs, side[r])
+        elif k != TRADE:
+            s = side[r]
+            tk = ticks[r]
+            q = qty[r]
+            rank = level_index(bid if s > 0 else ask, bs, s, tk, depth)
+            if rank >= 0:
+                old = level_qty(bid, ask, over_bid, over_ask, bs, s, tk)
+                tslot[r] = (0 if s > 0 else depth) + rank
+                tinc[r] = (q - old) * tk * tick_size
+            set_level(bid, ask, over_bid, over_ask, bs, s, tk, q)
+            if bs[RECENTRES]:
+                return False
+        tbb[r] = bs[BEST_BID]
+        tba[r] = bs[BEST_ASK]
+        tnb[r] = bs[N_BID]
+        tna[r] = bs[N_ASK]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def overflow_level(over_bid, over_ask, s, tick, q):
+    """A level of side ``s`` outside the window became ``q`` (as :func:`set_level` keeps it, the
+    window never moving on a tape). Both maps come in: choosing one in the caller's loop would
+    cost reference counting on every row."""
+    over = over_bid if s > 0 else over_ask
+    if q > 0.0:
+        over[tick] = q
+    elif tick in over:
+        over.pop(tick)
+
+
+@njit(cache=True, nogil=True)
+def tape_book(bs, tbb, tba, tnb, tna, r):
+    """The book state after row ``r``, from the tape."""
+    bs[BEST_BID] = tbb[r]
+    bs[BEST_ASK] = tba[r]
+    bs[N_BID] = tnb[r]
+    bs[N_ASK] = tna[r]
+
+
+@njit(cache=True, nogil=True)
+def tape_restart(bid, ask, over_bid, over_ask, bs, base, kind, side, ticks, qty, flags, tbb, tba, tnb, tna, first,
+                 start, stop):
+    """:func:`restart` on a tape, from an empty book whose window starts at tick ``base`` (the day's
+    rows start at row ``first``): rows ``first..start-1`` applied, then on until, after a message,
+    both sides have a level. Returns the cursor."""
+    bid[:] = 0.0
+    ask[:] = 0.0
+    over_bid.clear()
+    over_ask.clear()
+    bs[:] = 0
+    bs[BASE] = base
+    bs[BEST_BID] = -1
+    bs[BEST_ASK] = -1
+    n = np.uint64(bid.shape[0])
+    cursor = stop
+    for r in range(first, stop):
+        k = kind[r]
+        if k == CLEAR:
+            if side[r] >= 0:
+                bid[:] = 0.0
+                over_bid.clear()
+            if side[r] <= 0:
+                ask[:] = 0.0
+                over_ask.clear()
+        elif k != TRADE:
+            s = side[r]
+            q = qty[r]
+            index = np.uint64(ticks[r] - base)
+            if index < n:
+                (bid if s > 0 else ask)[index] = q if q > 0.0 else 0.0
+            else:
+                overflow_level(over_bid, over_ask, s, ticks[r], q)
+        if r >= start and flags[r] & END:
+            if tbb[r] >= 0 and tba[r] >= 0:
+                both = tbb[r] < tba[r]
+            else:
+                tape_book(bs, tbb, tba, tnb, tna, r)
+                bb, ba = best_ticks(bs, over_bid, over_ask)
+                both = bb != NO_BID and ba != NO_ASK and bb < ba
+            if both:
+                cursor = r + 1
+                break
+    if cursor > first:
+        tape_book(bs, tbb, tba, tnb, tna, cursor - 1)
+    return cursor
+
+
+@njit(cache=True, nogil=True, inline="always")
+def order_ticks(oi):
+    """Our resting orders' ticks, NO_BID / NO_ASK for a side without one (no tick equals those)."""
+    return (oi[0, OI_TICK] if oi[0, OI_ACTIVE] else NO_BID), (oi[1, OI_TICK] if oi[1, OI_ACTIVE] else NO_ASK)
+
+
+@njit(cache=True, nogil=True)
+def replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, tape, tbb, tba, tnb, tna, tslot,
+           tinc, start, stop, oi, of, account, cf, ci, clk, clkf, step, ofi):
+    """Replay rows from ``start`` until the clock fires or ``stop``; returns the next row.
+
+    With ``tape`` (``tbb`` .. ``tinc``: the day's tape) the book keeps its levels by one store per row
+    and reads its state off the tape (``bs`` is brought up to date wherever something reads it, and on
+    return); without, each row goes through the book's kernels and the tape is not read.
+    The counters, the mid tracking and the event clock's reference, and our orders' ticks live in
+    locals, stored back on return and refreshed after the (rare) calls that change them."""
     tick_size = cf[CF_TICK]
     clock = ci[CI_CLOCK]
     model = ci[CI_QUEUE]
     power = cf[CF_POWER]
     track = ci[CI_TRACK]
     depth = ofi.shape[1]
+    base = bs[BASE]
+    width = np.uint64(bid.shape[0])
+    flat_ofi = ofi.reshape(ofi.size)
+    watch_mid = track or clock == EVENT
+    threshold = cf[CF_THRESHOLD]
+    next_t = clk[K_NEXT_T]
+    msgs = clk[K_MSGS]
+    rows = 0
+    messages = 0
+    bid_at, ask_at = order_ticks(oi)
+    pending = oi[0, OI_PENDING] != 0 or oi[1, OI_PENDING] != 0
+    last = clkf[KF_LAST_MID]
+    mid0 = clkf[KF_MID0]
+    up = step[S_MID_UP]
+    down = step[S_MID_DOWN]
     message_start = True
     r = start
     while r < stop:
-        t = time[r]
+        # an unsigned index skips the negative-index wraparound numba adds to every signed one
+        u = np.uint64(r)
         if message_start:
-            if clock == TIME and t >= clk[K_NEXT_T]:
-                clk[K_NOW] = clk[K_NEXT_T]
-                return r
-            for o in range(2):
-                if oi[o, OI_PENDING] and t >= oi[o, OI_PTIME]:
-                    activate(o, bid, ask, over_bid, over_ask, bs, oi, of, account)
             message_start = False
-        k = kind[r]
-        step[S_ROWS] += 1.0
+            if clock == TIME or pending:
+                t = time[u]
+                if clock == TIME and t >= next_t:
+                    clk[K_NOW] = next_t
+                    break
+                if pending:
+                    for o in range(2):
+                        if oi[o, OI_PENDING] and t >= oi[o, OI_PTIME]:
+                            if tape:
+                                tape_book(bs, tbb, tba, tnb, tna, r - 1)
+                            activate(o, bid, ask, over_bid, over_ask, bs, oi, of, account)
+                    bid_at, ask_at = order_ticks(oi)
+                    pending = oi[0, OI_PENDING] != 0 or oi[1, OI_PENDING] != 0
+        k = kind[u]
+        rows += 1
         if k == TRADE:
-            tk = ticks[r]
-            q = qty[r]
-            aggressor = side[r]
+            tk = ticks[u]
+            q = qty[u]
+            aggressor = side[u]
             step[S_TRADES] += 1.0
             clkf[KF_VOLUME] += q
             if aggressor > 0:
                 step[S_BUY_VOLUME] += q * tk * tick_size
             elif aggressor < 0:
                 step[S_SELL_VOLUME] += q * tk * tick_size
-            for o in range(2):
-                if not oi[o, OI_ACTIVE]:
-                    continue
-                mine = oi[o, OI_TICK]
-                if o == BID_SIDE:
-                    reaches = aggressor <= 0 and tk <= mine
-                else:
-                    reaches = aggressor >= 0 and tk >= mine
-                if reaches:
-                    front, seen, left = queues.trade_reaches(model, tk == mine, of[o, OF_FRONT],
-                                                             of[o, OF_SEEN], q)
-                    of[o, OF_FRONT] = front
-                    of[o, OF_SEEN] = seen
-                    if left > 0.0:
-                        maker_fill(o, left, oi, of, account, cf, step,
-                                   mid_price(bs, over_bid, over_ask, tick_size))
+            left_bid = 0.0
+            left_ask = 0.0
+            if aggressor <= 0 and tk <= bid_at:
+                left_bid = queue_trade(0, tk == bid_at, q, model, of)
+            if aggressor >= 0 and tk >= ask_at:
+                left_ask = queue_trade(1, tk == ask_at, q, model, of)
+            if left_bid > 0.0 or left_ask > 0.0:
+                if tape:
+                    tape_book(bs, tbb, tba, tnb, tna, r - 1)
+                mid = mid_price(bs, over_bid, over_ask, tick_size)
+                if left_bid > 0.0:
+                    maker_fill(0, left_bid, oi, of, account, cf, step, mid)
+                if left_ask > 0.0:
+                    maker_fill(1, left_ask, oi, of, account, cf, step, mid)
+                bid_at, ask_at = order_ticks(oi)
         elif k == CLEAR:
+            if tape:
+                tape_book(bs, tbb, tba, tnb, tna, r - 1)
             clear_side(bid, ask, over_bid, over_ask, bs, side[r])
         else:
-            s = side[r]
-            tk = ticks[r]
-            q = qty[r]
-            if track:
-                arr = bid if s > 0 else ask
-                rank = level_index(arr, bs, s, tk, depth)
-                if rank >= 0:
-                    old = level_qty(bid, ask, over_bid, over_ask, bs, s, tk)
-                    ofi[0 if s > 0 else 1, rank] += (q - old) * tk * tick_size
-            set_level(bid, ask, over_bid, over_ask, bs, s, tk, q)
-            o = BID_SIDE if s > 0 else ASK_SIDE
-            if oi[o, OI_ACTIVE] and oi[o, OI_TICK] == tk:
-                front, seen = queues.level_changed(model, power, of[o, OF_FRONT], of[o, OF_SEEN], q)
-                of[o, OF_FRONT] = front
-                of[o, OF_SEEN] = seen
-        if flags[r] & END:
+            s = side[u]
+            tk = ticks[u]
+            q = qty[u]
+            if tape:
+                if track:
+                    slot = tslot[u]
+                    if slot >= 0:
+                        flat_ofi[np.uint64(slot)] += tinc[u]
+                index = np.uint64(tk - base)
+                if index < width:
+                    (bid if s > 0 else ask)[index] = q if q > 0.0 else 0.0
+                else:
+                    overflow_level(over_bid, over_ask, s, tk, q)
+            else:
+                if track:
+                    rank = level_index(bid if s > 0 else ask, bs, s, tk, depth)
+                    if rank >= 0:
+                        old = level_qty(bid, ask, over_bid, over_ask, bs, s, tk)
+                        ofi[0 if s > 0 else 1, rank] += (q - old) * tk * tick_size
+                set_level(bid, ask, over_bid, over_ask, bs, s, tk, q)
+            if tk == (bid_at if s > 0 else ask_at):
+                queue_level(BID_SIDE if s > 0 else ASK_SIDE, q, model, power, of)
+        if flags[u] & END:
             message_start = True
-            step[S_MESSAGES] += 1.0
-            clk[K_MSGS] += 1
-            if oi[0, OI_ACTIVE] or oi[1, OI_ACTIVE] or track or clock == EVENT:
-                bb, ba = best_ticks(bs, over_bid, over_ask)
-                mid = 0.5 * (bb + ba) * tick_size if bb != NO_BID and ba != NO_ASK else np.nan
-                if oi[0, OI_ACTIVE] and ba <= oi[0, OI_TICK]:
-                    maker_fill(0, of[0, OF_QTY], oi, of, account, cf, step, mid)
-                if oi[1, OI_ACTIVE] and bb >= oi[1, OI_TICK]:
-                    maker_fill(1, of[1, OF_QTY], oi, of, account, cf, step, mid)
-                if track and mid == mid:
-                    last = clkf[KF_LAST_MID]
-                    if last == last:
-                        change = mid / last - 1.0
-                        if change > 0.0:
-                            step[S_MID_UP] += change
-                        else:
-                            step[S_MID_DOWN] -= change
-                    clkf[KF_LAST_MID] = mid
-                if clock == EVENT and mid == mid:
-                    mid0 = clkf[KF_MID0]
-                    if not mid0 == mid0:
-                        clkf[KF_MID0] = mid
-                    elif abs(mid / mid0 - 1.0) >= cf[CF_THRESHOLD]:
-                        clk[K_NOW] = t
-                        return r + 1
-            if clock == TICK and clk[K_MSGS] >= ci[CI_EVERY]:
-                clk[K_NOW] = t
-                return r + 1
-            if clock == VOLUME and clkf[KF_VOLUME] >= cf[CF_VOLUME]:
-                clk[K_NOW] = t
-                return r + 1
+            messages += 1
+            msgs += 1
+            if watch_mid or bid_at != NO_BID or ask_at != NO_ASK:
+                best_bid, best_ask = (tbb[u], tba[u]) if tape else (-1, -1)
+                if best_bid >= 0 and best_ask >= 0:
+                    bb = best_bid + base
+                    ba = best_ask + base
+                else:  # an empty window side, whose best is then in the overflow map
+                    if tape:
+                        tape_book(bs, tbb, tba, tnb, tna, r)
+                    bb, ba = best_ticks(bs, over_bid, over_ask)
+                mid = book_mid(bb, ba, tick_size)
+                if ba <= bid_at or bb >= ask_at:
+                    cross_fills(bb, ba, mid, oi, of, account, cf, step)
+                    bid_at, ask_at = order_ticks(oi)
+                if mid_news(mid, track, clock, last, mid0):
+                    if track:
+                        if last == last:
+                            change = mid / last - 1.0
+                            if change > 0.0:
+                                up += change
+                            else:
+                                down -= change
+                        last = mid
+                    if clock == EVENT:
+                        if not mid0 == mid0:
+                            mid0 = mid
+                        elif abs(mid / mid0 - 1.0) >= threshold:
+                            clk[K_NOW] = time[r]
+                            r += 1
+                            break
+            if (clock == TICK and msgs >= ci[CI_EVERY]) or (clock == VOLUME and clkf[KF_VOLUME] >= cf[CF_VOLUME]):
+                clk[K_NOW] = time[r]
+                r += 1
+                break
         r += 1
-    if stop > start:
+    step[S_ROWS] += rows
+    step[S_MESSAGES] += messages
+    step[S_MID_UP] = up
+    step[S_MID_DOWN] = down
+    clk[K_MSGS] = msgs
+    clkf[KF_LAST_MID] = last
+    clkf[KF_MID0] = mid0
+    if r >= stop and stop > start:
         clk[K_NOW] = max(clk[K_NOW], time[stop - 1])
-    return stop
+    if tape and r > start:
+        tape_book(bs, tbb, tba, tnb, tna, r - 1)
+    return min(r, stop)
+
+
+@njit(cache=True, nogil=True)
+def advance(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, start, stop,
+            oi, of, account, cf, ci, clk, clkf, step, ofi):
+    """Replay rows from ``start`` until the clock fires or ``stop`` through the book's kernels (no
+    tape); returns the next row."""
+    none = np.empty(0, np.int32)
+    return replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, False, none, none, none,
+                  none, none, np.empty(0, np.float64), start, stop, oi, of, account, cf, ci, clk, clkf, step, ofi)
 
 
 @njit(cache=True, nogil=True)
@@ -370,6 +595,68 @@ def warm_up(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, sta
             if bb != NO_BID and ba != NO_ASK and bb < ba:
                 return r + 1
     return stop
+
+
+@njit(cache=True, nogil=True)
+def restart(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, first, start, stop):
+    """:meth:`Engine.reset`'s replay on a table starting at row ``first``: empty book, rows
+    ``first..start-1`` applied, then on until both sides have a level. Returns the cursor."""
+    clear_side(bid, ask, over_bid, over_ask, bs, 0)
+    if start > first:
+        apply_rows(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, first, start)
+    return warm_up(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, start, stop)
+
+
+@njit(cache=True, nogil=True)
+def flatten(bid, ask, over_bid, over_ask, bs, oi, of, account, cf):
+    """Cancel both orders at once and close the position with a market order; returns its
+    average price (NaN when flat)."""
+    for o in range(2):
+        oi[o, OI_ACTIVE] = 0
+        oi[o, OI_PENDING] = 0
+        of[o, OF_QTY] = 0.0
+    position = account[acc.POSITION]
+    if position == 0.0:
+        return np.nan
+    return market_order(bid, ask, over_bid, over_ask, bs, account, -1 if position > 0 else 1, abs(position),
+                        cf, mid_price(bs, over_bid, over_ask, cf[CF_TICK]))
+
+
+@njit(cache=True, nogil=True)
+def replay_to_decision(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, tape, tbb, tba, tnb,
+                       tna, tslot, tinc, cursor, stop, oi, of, account, cf, ci, clk, clkf, step, ofi):
+    """:meth:`Engine.advance` in compiled code (:func:`replay`, with or without the tape); returns
+    the new cursor."""
+    clk[K_MSGS] = 0
+    clkf[KF_VOLUME] = 0.0
+    clkf[KF_MID0] = mid_price(bs, over_bid, over_ask, cf[CF_TICK])
+    cursor = replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, tape, tbb, tba, tnb, tna,
+                    tslot, tinc, cursor, stop, oi, of, account, cf, ci, clk, clkf, step, ofi)
+    if ci[CI_CLOCK] == TIME and cursor < stop:
+        clk[K_NEXT_T] = clk[K_NOW] + ci[CI_DT]
+    return cursor
+
+
+def engine_config(tick_size: float, *, queue: str, queue_power: float, latency_ns: int, maker_fee: float,
+                  taker_fee: float, inventory_limit: float, clock: str, dt_ns: int, every: int, threshold: float,
+                  volume: float, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The float (``CF_*``) and int (``CI_*``) configuration arrays of the replay kernels, checked
+    (see :class:`Engine` for the arguments)."""
+    if queue not in queues.QUEUE_MODELS:
+        raise ValueError(f"unknown queue model {queue!r}; allowed: {', '.join(queues.QUEUE_MODELS)}")
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r}; allowed: {', '.join(CLOCKS)}")
+    checks = {"dt_ns": dt_ns > 0, "every": every >= 1, "threshold": threshold > 0, "volume": volume > 0,
+              "latency_ns": latency_ns >= 0, "inventory_limit": inventory_limit > 0,
+              "depth": depth >= 0, "queue_power": queue_power > 0}
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise ValueError(f"bad engine argument(s) {bad}: dt_ns, every, threshold, volume, "
+                         "inventory_limit and queue_power must be > 0; latency_ns, depth >= 0")
+    cf = np.array([tick_size, maker_fee, taker_fee, inventory_limit, queue_power, threshold, volume], np.float64)
+    ci = np.array([queues.QUEUE_MODELS[queue], CLOCKS[clock], dt_ns, every, latency_ns, 1 if depth > 0 else 0],
+                  np.int64)
+    return cf, ci
 
 
 class Engine:
@@ -388,47 +675,48 @@ class Engine:
                  inventory_limit: float = math.inf, clock: str = "time", dt_ns: int = 10**9,
                  every: int = 100, threshold: float = 1e-4, volume: float = 1.0, depth: int = 0,
                  cash: float = 0.0) -> None:
-        if queue not in queues.QUEUE_MODELS:
-            raise ValueError(f"unknown queue model {queue!r}; allowed: {', '.join(queues.QUEUE_MODELS)}")
-        if clock not in CLOCKS:
-            raise ValueError(f"unknown clock {clock!r}; allowed: {', '.join(CLOCKS)}")
-        checks = {"dt_ns": dt_ns > 0, "every": every >= 1, "threshold": threshold > 0, "volume": volume > 0,
-                  "latency_ns": latency_ns >= 0, "inventory_limit": inventory_limit > 0,
-                  "depth": depth >= 0, "queue_power": queue_power > 0}
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"bad engine argument(s) {bad}: dt_ns, every, threshold, volume, "
-                             "inventory_limit and queue_power must be > 0; latency_ns, depth >= 0")
+        self.cf, self.ci = engine_config(table.tick_size, queue=queue, queue_power=queue_power,
+                                         latency_ns=latency_ns, maker_fee=maker_fee, taker_fee=taker_fee,
+                                         inventory_limit=inventory_limit, clock=clock, dt_ns=dt_ns, every=every,
+                                         threshold=threshold, volume=volume, depth=depth)
         self.table = table
         self.kind, self.side, self.qty, self.flags, self.time = (table.kind, table.side, table.qty,
                                                                  table.flags, table.time)
         self.ticks = ticks_of(table)
         self.tick_size = table.tick_size
         self.book = L2Book.for_table(table)
-        self.cf = np.array([table.tick_size, maker_fee, taker_fee, inventory_limit, queue_power,
-                            threshold, volume], np.float64)
-        self.ci = np.array([queues.QUEUE_MODELS[queue], CLOCKS[clock], dt_ns, every, latency_ns,
-                            1 if depth > 0 else 0], np.int64)
         self.ofi = np.zeros((2, max(depth, 1)), np.float64)
         self.step = np.zeros(STEP_SIZE, np.float64)
         self.initial_cash = float(cash)
         self.reset()
+
+    @classmethod
+    def over(cls, table: EventTable, book: L2Book, *, cf: np.ndarray, ci: np.ndarray, oi: np.ndarray,
+             of: np.ndarray, account: np.ndarray, clk: np.ndarray, clkf: np.ndarray, step: np.ndarray,
+             ofi: np.ndarray, cursor: int, stop: int) -> Engine:
+        """An Engine reading and writing state arrays it does not own (one game of
+        :class:`~envs.market_making.games.Games`), for its methods; its ``cursor`` and ``stop`` are
+        the owner's to keep up to date (rows of ``table``)."""
+        e = cls.__new__(cls)
+        e.table = table
+        e.kind, e.side, e.qty, e.flags, e.time = table.kind, table.side, table.qty, table.flags, table.time
+        e.ticks, e.tick_size, e.book = ticks_of(table), table.tick_size, book
+        e.cf, e.ci, e.oi, e.of, e.account = cf, ci, oi, of, account
+        e.clk, e.clkf, e.step, e.ofi = clk, clkf, step, ofi
+        e.initial_cash, e.cursor, e.stop = 0.0, int(cursor), int(stop)
+        return e
 
     # -- episode --------------------------------------------------------------------------------
     def reset(self, start: int = 0, stop: int | None = None) -> None:
         """Empty book, no orders, fresh account; replay rows before ``start`` without orders, then
         on until the book has both sides. ``stop`` ends the episode's rows (default: the table)."""
         b = self.book
-        clear_side(b.bid, b.ask, b.over_bid, b.over_ask, b.state, 0)
         self.oi = np.zeros((2, 5), np.int64)
         self.of = np.zeros((2, 6), np.float64)
         self.account = acc.new_account(self.initial_cash)
         self.stop = len(self.table) if stop is None else int(stop)
-        if start > 0:
-            apply_rows(b.bid, b.ask, b.over_bid, b.over_ask, b.state, self.kind, self.side, self.ticks,
-                       self.qty, 0, start)
-        self.cursor = warm_up(b.bid, b.ask, b.over_bid, b.over_ask, b.state, self.kind, self.side,
-                              self.ticks, self.qty, self.flags, start, self.stop)
+        self.cursor = restart(b.bid, b.ask, b.over_bid, b.over_ask, b.state, self.kind, self.side, self.ticks,
+                              self.qty, self.flags, 0, start, self.stop)
         now = int(self.time[max(self.cursor - 1, 0)]) if len(self.table) else 0
         self.clk = np.array([now + self.ci[CI_DT], 0, now], np.int64)
         mid = self.mid
@@ -480,11 +768,9 @@ class Engine:
 
     def flatten(self) -> float:
         """Cancel both orders and close the position with a market order; returns its price."""
-        self.cancel_now()
-        position = float(self.account[acc.POSITION])
-        if position == 0.0:
-            return math.nan
-        return self.market(-1 if position > 0 else 1, abs(position))
+        b = self.book
+        return float(flatten(b.bid, b.ask, b.over_bid, b.over_ask, b.state, self.oi, self.of, self.account,
+                             self.cf))
 
     # -- reading --------------------------------------------------------------------------------
     @property

@@ -7,6 +7,8 @@ import logging
 import math
 import weakref
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -14,10 +16,12 @@ from gymnasium import spaces
 
 from envs.market_making import accounting as acc
 from envs.market_making import engine as eng
-from envs.market_making.features import (POSITION_FEATURES, FlowWindows, book_features,
-                                         n_market_features)
+from envs.market_making.features import POSITION_FEATURES, n_market_features
+from envs.market_making.games import (F_EQUITY, F_LIMIT_QTY, F_MID, F_ORDER_QTY, G_CURSOR, G_FILLS, Day, Games,
+                                      Rules, episode_rows, fit_scaler, game_engine, make_rules, prepare_day,
+                                      quote_levels)
 from envs.market_making.metrics import episode_metrics
-from envs.market_making.rewards import REWARDS, Reward, StepOutcome
+from envs.market_making.rewards import REWARDS, Reward
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,125 @@ def _data_days(data) -> tuple:
     return tuple(split_days(load_events(data)).items())
 
 
+@dataclass
+class Settings:
+    """The arguments of ``rlkit/MarketMaking-v0`` checked, with what follows from them: the days, the
+    spaces, the engine's configuration, the reward. Both :class:`MarketMakingEnv` and
+    :class:`~envs.market_making.vector.MarketMakingVectorEnv` are built from one."""
+
+    days: tuple
+    day_indices: list
+    split: str
+    pairs: tuple
+    flatten_action: int
+    action_space: spaces.Discrete
+    quote_unit: str
+    order_notional: float
+    max_inventory: int
+    episode_seconds: float | None
+    depth: int
+    windows: tuple
+    stack: int
+    engine_kwargs: dict
+    reward_fn: Reward
+    n_market: int
+    n_features: int
+    observation_space: spaces.Box
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> Settings:
+        """From :class:`MarketMakingEnv`'s arguments by name (all of them, defaults applied)."""
+        a = dict(arguments)
+        data, split, test_days = a["data"], a["split"], a["test_days"]
+        actions, quote_unit, reward = a["actions"], a["quote_unit"], a["reward"]
+        clock, queue, depth, stack = a["clock"], a["queue"], a["depth"], a["stack"]
+        allowed = {"split": (split, SPLITS), "actions": (actions, tuple(ACTION_LAYOUTS)),
+                   "quote_unit": (quote_unit, ("level", "tick")), "reward": (reward, REWARDS),
+                   "clock": (clock, ("event", "time", "tick", "volume")),
+                   "queue": (queue, ("notional", "conservative", "probabilistic"))}
+        for name, (value, choices) in allowed.items():
+            if value not in choices:
+                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(choices)}")
+        positive = {name: a[name] for name in ("order_notional", "max_inventory", "depth", "stack", "dt", "every",
+                                               "threshold", "volume")}
+        bad = [name for name, value in positive.items() if not value > 0]
+        episode_seconds, latency_ms = a["episode_seconds"], a["latency_ms"]
+        if bad or latency_ms < 0 or (episode_seconds is not None and episode_seconds <= 0):
+            raise ValueError(f"bad argument(s) {bad or ['latency_ms/episode_seconds']}: {', '.join(positive)} "
+                             "and episode_seconds must be > 0, latency_ms >= 0")
+        if max(LEVELS) >= depth and quote_unit == "level":
+            log.debug("depth %d < quoted levels: far quotes fall back to ticks", depth)
+        days = _synthetic_days(int(a["synthetic_days"]), int(a["synthetic_seed"]), float(a["session_seconds"])) \
+            if data is None else _data_days(data)
+        dates = [d for d, _ in days]
+        if split == "all":
+            chosen = dates
+        elif len(dates) < 2:
+            log.warning("the data has one day (%s): it serves as both train and test day", dates[0])
+            chosen = dates
+        else:
+            from envs.market_making.data import train_test_days
+
+            train, test = train_test_days(dates, test=test_days)
+            chosen = train if split == "train" else test
+        pairs = ACTION_LAYOUTS[actions]
+        depth, windows, stack = int(depth), tuple(float(w) for w in a["windows"]), int(stack)
+        n_market = n_market_features(depth, len(windows))
+        n_features = n_market + len(POSITION_FEATURES)
+        taker_fee = a["taker_fee"]
+        return cls(
+            days=days, day_indices=[dates.index(d) for d in chosen], split=split, pairs=pairs,
+            flatten_action=len(pairs) + 1, action_space=spaces.Discrete(len(pairs) + 2), quote_unit=quote_unit,
+            order_notional=float(a["order_notional"]), max_inventory=int(a["max_inventory"]),
+            episode_seconds=episode_seconds, depth=depth, windows=windows, stack=stack,
+            engine_kwargs=dict(queue=queue, queue_power=a["queue_power"], latency_ns=int(latency_ms * 1e6),
+                               maker_fee=a["maker_fee"], taker_fee=taker_fee, clock=clock,
+                               dt_ns=int(a["dt"] * 1e9), every=int(a["every"]), threshold=a["threshold"],
+                               volume=a["volume"], depth=depth),
+            reward_fn=Reward(reward, taker_fee=taker_fee, dampening=a["dampening"], ceiling=a["ceiling"],
+                             eta=a["eta"], inventory_penalty=a["inventory_penalty"]),
+            n_market=n_market, n_features=n_features,
+            observation_space=spaces.Box(-10.0, 10.0, (stack * n_features,), np.float32))
+
+    def rules(self) -> Rules:
+        """What the compiled games take of these settings."""
+        return make_rules(engine_kwargs=self.engine_kwargs, pairs=self.pairs, flatten_action=self.flatten_action,
+                          quote_unit=self.quote_unit, reward=self.reward_fn, depth=self.depth,
+                          windows=self.windows, stack=self.stack, order_notional=self.order_notional,
+                          max_inventory=self.max_inventory)
+
+    def first_day(self, rng: np.random.Generator, next_test: int) -> tuple[int, int]:
+        """The day (index into ``days``) an episode starts on, as ``reset`` draws it: test days in
+        order (``next_test``: how many came before), others uniformly from ``rng``. Returns the
+        day and the next ``next_test``."""
+        if self.split == "test":
+            return self.day_indices[next_test % len(self.day_indices)], next_test + 1
+        return self.day_indices[int(rng.integers(len(self.day_indices)))], next_test
+
+
+class DayLibrary:
+    """The days an env has prepared (tapes) and their feature scalers, built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rules = settings.rules()
+        self._days: dict[int, Day] = {}
+        self._scalers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def day(self, index: int) -> Day:
+        if index not in self._days:
+            self._days[index] = prepare_day(self.settings.days[index][1], self.settings.depth)
+        return self._days[index]
+
+    def scaler(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and deviation of the market features over the previous day (the first: itself),
+        from a replay without orders on the same clock."""
+        source = max(index - 1, 0)
+        if source not in self._scalers:
+            self._scalers[source] = fit_scaler(self.day(source), self.rules)
+        return self._scalers[source]
+
+
 class MarketMakingEnv(gym.Env):
     """Market making on a replayed limit-order book, deciding on an event, time, tick or volume clock.
 
@@ -54,6 +177,11 @@ class MarketMakingEnv(gym.Env):
     (:mod:`envs.market_making.engine`): orders fill only when trades reach their price, after the
     queue ahead (:mod:`envs.market_making.queues`), partially if need be. One episode is one day
     of the data (or a random window of it), and ends with the inventory flattened at market.
+
+    The env is one game of :class:`~envs.market_making.games.Games`, whose compiled kernels also
+    step :class:`~envs.market_making.vector.MarketMakingVectorEnv`, its batched mode
+    (``gym.make_vec("rlkit/MarketMaking-v0", num_envs=n)``): game ``i`` of a batch is this env
+    seeded with the ``i``-th seed.
 
     ## Action Space
     ``Discrete(17)`` (``actions="reference"``, the source paper's layout) or ``Discrete(18)``
@@ -135,110 +263,30 @@ class MarketMakingEnv(gym.Env):
                  dampening: float = 0.35, ceiling: float | None = None, eta: float = 0.01,
                  inventory_penalty: float = 0.01, depth: int = 15, windows=(300.0, 900.0, 1800.0),
                  stack: int = 1) -> None:
-        allowed = {"split": (split, SPLITS), "actions": (actions, tuple(ACTION_LAYOUTS)),
-                   "quote_unit": (quote_unit, ("level", "tick")), "reward": (reward, REWARDS),
-                   "clock": (clock, ("event", "time", "tick", "volume")),
-                   "queue": (queue, ("notional", "conservative", "probabilistic"))}
-        for name, (value, choices) in allowed.items():
-            if value not in choices:
-                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(choices)}")
-        positive = {"order_notional": order_notional, "max_inventory": max_inventory, "depth": depth,
-                    "stack": stack, "dt": dt, "every": every, "threshold": threshold, "volume": volume}
-        bad = [name for name, value in positive.items() if not value > 0]
-        if bad or latency_ms < 0 or (episode_seconds is not None and episode_seconds <= 0):
-            raise ValueError(f"bad argument(s) {bad or ['latency_ms/episode_seconds']}: {', '.join(positive)} "
-                             "and episode_seconds must be > 0, latency_ms >= 0")
-        if max(LEVELS) >= depth and quote_unit == "level":
-            log.debug("depth %d < quoted levels: far quotes fall back to ticks", depth)
-        self.days = _synthetic_days(int(synthetic_days), int(synthetic_seed), float(session_seconds)) \
-            if data is None else _data_days(data)
-        dates = [d for d, _ in self.days]
-        if split == "all":
-            chosen = dates
-        elif len(dates) < 2:
-            log.warning("the data has one day (%s): it serves as both train and test day", dates[0])
-            chosen = dates
-        else:
-            from envs.market_making.data import train_test_days
-
-            train, test = train_test_days(dates, test=test_days)
-            chosen = train if split == "train" else test
-        self.day_indices = [dates.index(d) for d in chosen]
-        self.split = split
-        self.pairs = ACTION_LAYOUTS[actions]
-        self.flatten_action = len(self.pairs) + 1
-        self.action_space = spaces.Discrete(len(self.pairs) + 2)
-        self.quote_unit = quote_unit
-        self.order_notional, self.max_inventory = float(order_notional), int(max_inventory)
-        self.episode_seconds = episode_seconds
-        self.depth, self.windows, self.stack = int(depth), tuple(float(w) for w in windows), int(stack)
-        self.engine_kwargs = dict(queue=queue, queue_power=queue_power, latency_ns=int(latency_ms * 1e6),
-                                  maker_fee=maker_fee, taker_fee=taker_fee, clock=clock,
-                                  dt_ns=int(dt * 1e9), every=int(every), threshold=threshold,
-                                  volume=volume, depth=self.depth)
-        self.reward_fn = Reward(reward, taker_fee=taker_fee, dampening=dampening, ceiling=ceiling,
-                                eta=eta, inventory_penalty=inventory_penalty)
-        self.n_market = n_market_features(self.depth, len(self.windows))
-        self.n_features = self.n_market + len(POSITION_FEATURES)
-        self.observation_space = spaces.Box(-10.0, 10.0, (self.stack * self.n_features,), np.float32)
-        self._scalers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._ticks = np.empty((2, self.depth), np.int64)
-        self._qty = np.empty((2, self.depth), np.float64)
+        arguments = {name: value for name, value in locals().items() if name != "self"}
+        self.settings = settings = Settings.from_arguments(arguments)
+        for name in ("days", "day_indices", "split", "pairs", "flatten_action", "action_space", "quote_unit",
+                     "order_notional", "max_inventory", "episode_seconds", "depth", "windows", "stack",
+                     "engine_kwargs", "reward_fn", "n_market", "n_features", "observation_space"):
+            setattr(self, name, getattr(settings, name))
+        self.library = DayLibrary(settings)
+        self._games = None  # the day's game (a batch of one), rebuilt when the day changes
+        self._game_day = -1
+        self._actions = np.zeros(1, np.int64)
+        self._live = np.ones(1, np.bool_)
         self._next_test = 0
         self.engine: eng.Engine | None = None
         _LIVE_ENVS.add(self)
 
-    # -- features -------------------------------------------------------------------------------
-    def _market_features(self, engine: eng.Engine, flows: FlowWindows, last_mid: float) -> np.ndarray:
-        out = np.empty(self.n_market, np.float64)
-        b, mid = engine.book, engine.mid
-        book_features(b.bid, b.ask, b.state, self.depth, engine.tick_size, mid, engine.ofi,
-                      self._ticks, self._qty, out)
-        s = engine.step
-        flows.update(engine.now, s[eng.S_BUY_VOLUME], s[eng.S_SELL_VOLUME], s[eng.S_MID_UP],
-                     s[eng.S_MID_DOWN])
-        k = 7 * self.depth + 2
-        out[k] = math.log(mid / last_mid) if last_mid > 0 and mid > 0 else 0.0
-        out[k + 1:] = flows.features()
-        return out
-
     def _scaler(self, day: int) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and deviation of the market features over the previous day (the first: itself),
-        from a replay without orders on the same clock."""
-        source = max(day - 1, 0)
-        if source not in self._scalers:
-            engine = eng.Engine(self.days[source][1], **self.engine_kwargs)
-            flows = FlowWindows(self.windows)
-            rows, mid = [], engine.mid
-            while True:
-                engine.clear_step()
-                more = engine.advance()
-                rows.append(self._market_features(engine, flows, mid))
-                mid = engine.mid
-                if not more:
-                    break
-            x = np.asarray(rows)
-            std = x.std(axis=0)
-            self._scalers[source] = (x.mean(axis=0), np.where(std > 1e-12, std, 1.0))
-        return self._scalers[source]
+        return self.library.scaler(day)
 
-    def _observation(self, market: np.ndarray) -> np.ndarray:
-        e, mid = self.engine, self.engine.mid
-        z = np.clip((market - self.mean) / self.std, -10.0, 10.0)
-        position = e.account[acc.POSITION]
-        capital = self.max_inventory * self.order_notional
-        features = np.zeros(len(POSITION_FEATURES))
-        features[0] = position / self.limit_qty
-        features[1] = 100.0 * acc.unrealized(e.account, mid) / capital
-        features[2] = 100.0 * e.account[acc.REALIZED] / capital
-        for o in (0, 1):
-            if e.oi[o, eng.OI_ACTIVE]:
-                features[3 + o] = e.oi[o, eng.OI_TICK] * e.tick_size / mid - 1.0
-                front, size = e.of[o, eng.OF_FRONT], e.of[o, eng.OF_SIZE]
-                features[5 + o] = (e.of[o, eng.OF_EXEC] - front) / (front + size)
-        vector = np.concatenate([z, np.clip(features, -10.0, 10.0)]).astype(np.float32)
-        self._frames.append(vector)
-        return np.concatenate(self._frames) if self.stack > 1 else vector
+    def _start_game(self, day: int) -> None:
+        """A fresh book, orders and account on ``day``, and the Engine over them."""
+        games = Games(1, [self.library.day(day)], self.library.rules)
+        games.set_scaler(0, *self._scaler(day))
+        self._games, self._game_day = games, day
+        self.engine = game_engine(games, 0)
 
     # -- read-only raw state for rule-based agents ------------------------------------------------
     def market_state(self) -> dict:
@@ -291,107 +339,62 @@ class MarketMakingEnv(gym.Env):
         options = options or {}
         if "day" in options:
             day = self.day_indices[int(options["day"]) % len(self.day_indices)]
-        elif self.split == "test":
-            day = self.day_indices[self._next_test % len(self.day_indices)]
-            self._next_test += 1
         else:
-            day = self.day_indices[int(self.np_random.integers(len(self.day_indices)))]
+            day, self._next_test = self.settings.first_day(self.np_random, self._next_test)
         table = self.days[day][1]
         self.day = day
         self.mean, self.std = self._scaler(day)
-        if self.engine is None or self.engine.table is not table:
-            self.engine = eng.Engine(table, **self.engine_kwargs)
-        start, stop = 0, len(table)
-        if self.episode_seconds is not None:
-            length = int(self.episode_seconds * 1e9)
-            first, last = int(table.time[0]), int(table.time[-1])
-            offset = int(self.np_random.integers(max(last - first - length, 0) + 1))
-            start = int(np.searchsorted(table.time, first + offset))
-            stop = int(np.searchsorted(table.time, first + offset + length))
-            while start > 0 and table.time[start - 1] == table.time[start]:
-                start -= 1  # never cut a message
-        e = self.engine
-        e.reset(start, stop)
-        mid = e.mid
-        self.order_qty = self.order_notional / mid
-        self.limit_qty = self.max_inventory * self.order_qty
-        e.cf[eng.CF_LIMIT] = self.limit_qty * (1.0 + 1e-9)
-        self.reward_fn.reset()
-        self.flows = FlowWindows(self.windows)
-        self._frames = deque(maxlen=self.stack)
-        e.clear_step()
-        market = self._market_features(e, self.flows, mid)
-        obs = self._observation(market)
-        for _ in range(self.stack - 1):
-            self._frames.append(self._frames[-1])
-        obs = np.concatenate(self._frames) if self.stack > 1 else obs
+        if self._games is None or self._game_day != day:
+            self._start_game(day)
+        start, stop = episode_rows(table, self.episode_seconds, self.np_random)
+        games, e = self._games, self.engine
+        games.reset(np.zeros(1, np.int64), np.zeros(1, np.int64), np.array([start]), np.array([stop]))
+        e.cursor, e.stop = int(games.gi[0, G_CURSOR]), int(stop)
+        mid = float(games.gf[0, F_MID])
+        self.order_qty = float(games.gf[0, F_ORDER_QTY])
+        self.limit_qty = float(games.gf[0, F_LIMIT_QTY])
+        obs = games.obs[0].copy()
+        frame = obs[-self.n_features:]
+        self._frames = deque([frame] * self.stack, maxlen=self.stack)
         self.mid = mid
-        self.equity = [acc.equity(e.account, mid)]
+        self.equity = [float(games.gf[0, F_EQUITY])]
         self.inventory = [0.0]
         self.mids = [mid]
         return obs, {"time": e.now, "mid": mid, "day": str(self.days[day][0])}
 
     def _quote(self, bid_level: int, ask_level: int) -> None:
-        e = self.engine
-        position, limit, qty = e.account[acc.POSITION], self.limit_qty, self.order_qty
-        for o, level in ((0, bid_level), (1, ask_level)):
-            side = 1 if o == 0 else -1
-            if side * position + qty > limit * (1.0 + 1e-9):
-                e.cancel(o)
-                continue
-            tick = e.level_tick(side, level) if self.quote_unit == "level" else None
-            if tick is None:
-                bb, ba = e.best_ticks()
-                best = bb if side > 0 else ba
-                if abs(best) >= eng.NO_ASK:
-                    e.cancel(o)
-                    continue
-                tick = best - side * level
-            e.quote(o, tick, qty)
+        e, games = self.engine, self._games
+        b = e.book
+        quote_levels(bid_level, ask_level, self.quote_unit == "level", self.order_qty, self.limit_qty,
+                     int(e.clk[eng.K_NOW]), b.bid, b.ask, b.over_bid, b.over_ask, b.state, e.oi, e.of, e.account,
+                     e.ci, games.top_ticks, games.top_qty)
 
     def step(self, action):
         if self.engine is None:
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
             raise ValueError(f"action {action!r} outside {self.action_space}")
-        e = self.engine
-        action = int(action)
-        equity0, realized0, market0 = self.equity[-1], e.account[acc.REALIZED], e.account[acc.MARKET_ORDERS]
-        if action == self.flatten_action:
-            e.flatten()
-        elif action > 0:
-            self._quote(*self.pairs[action - 1])
-        q = e.account[acc.POSITION] / self.order_qty
-        e.clear_step()
-        more = e.advance()
-        if not more:
-            e.flatten()
-        mid = e.mid
-        if not mid > 0:
-            mid = self.mid
-        equity = acc.equity(e.account, mid)
-        n = self.order_notional
-        outcome = StepOutcome(q=q, dm=mid / self.mid - 1.0, pi=(e.account[acc.REALIZED] - realized0) / n,
-                              h=e.step[eng.S_CAPTURE] / self.order_qty,
-                              fills=int(e.step[eng.S_FILLS] + e.account[acc.MARKET_ORDERS] - market0),
-                              dE=(equity - equity0) / n)
-        reward = self.reward_fn(outcome)
-        market = self._market_features(e, self.flows, self.mid)
+        games, e = self._games, self.engine
+        self._actions[0] = int(action)
+        rewards, done = games.step(self._actions, self._live)
+        e.cursor = int(games.gi[0, G_CURSOR])
+        mid, equity = float(games.gf[0, F_MID]), float(games.gf[0, F_EQUITY])
         self.mid = mid
         self.equity.append(equity)
         self.inventory.append(e.account[acc.POSITION] / self.order_qty)
         self.mids.append(mid)
-        obs = self._observation(market)
+        obs = games.obs[0].copy()
+        self._frames.append(obs[-self.n_features:])
         info = {"time": e.now, "mid": mid, "position": float(e.account[acc.POSITION]),
-                "cash": float(e.account[acc.CASH]), "equity": equity, "fills": outcome.fills,
+                "cash": float(e.account[acc.CASH]), "equity": equity, "fills": int(games.gi[0, G_FILLS]),
                 "events": int(e.step[eng.S_ROWS])}
-        terminated = not more
+        terminated = bool(done[0])
         if terminated:
             info["metrics"] = episode_metrics(np.asarray(self.equity), np.asarray(self.inventory),
                                               np.asarray(self.mids),
                                               capital=self.max_inventory * self.order_notional,
                                               account=e.accounts())
-        return obs, reward, terminated, False, info
+        return obs, float(rewards[0]), terminated, False, info
 
 
 def observing_envs(observation) -> list[MarketMakingEnv]:

@@ -20,7 +20,10 @@ RSI-like            per window: ``(up - down) / (up + down)`` of the mid's relat
 ==================  ===========================================================================
 
 Windows (seconds, default 300/900/1800 as the paper's 5/15/30 minutes) are exponentially weighted:
-each decision decays the sums by ``exp(-elapsed / window)`` and adds the step's flow.
+each decision decays the sums by ``exp(-elapsed / window)`` and adds the step's flow. The decay
+factors come from NumPy (:func:`flow_decay`), the rest from compiled code: NumPy's vectorised
+``exp`` differs from the C library's (what compiled code calls) in the last bit for a few percent
+of arguments on AVX-512 machines, and the env's observations have always used NumPy's.
 
 Position features (7, not z-scored: already on natural scales): inventory / limit, unrealized and
 realized PnL in percent of the maximal capital (limit x order notional), each side's order
@@ -30,10 +33,14 @@ distance to mid (``price / mid - 1``, 0 without an order), each side's queue com
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
+from envs.market_making import accounting as acc
 from envs.market_making.data.book import top_levels
+from envs.market_making.engine import OF_EXEC, OF_FRONT, OF_SIZE, OI_ACTIVE, OI_TICK
 
 POSITION_FEATURES = ("inventory", "unrealized_pnl", "realized_pnl", "bid_distance", "ask_distance",
                      "bid_queue", "ask_queue")
@@ -74,26 +81,55 @@ def book_features(bid, ask, bs, depth, tick_size, mid, ofi, ticks, qty, out):
         out[7 * depth + 1] = 0.0
 
 
-class FlowWindows:
-    """Exponentially weighted trade-flow and mid-move sums over several windows (seconds)."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def market_features(bid, ask, bs, depth, tick_size, mid, last_mid, ofi, ticks, qty, out):
+    """Fill ``out[:7 depth + 3]``: :func:`book_features` and the mid's log return since
+    ``last_mid`` (0 when either mid is missing); the flow windows come after (:func:`flow_features`)."""
+    book_features(bid, ask, bs, depth, tick_size, mid, ofi, ticks, qty, out)
+    out[7 * depth + 2] = math.log(mid / last_mid) if last_mid > 0 and mid > 0 else 0.0
 
-    def __init__(self, windows: tuple[float, ...]) -> None:
-        self.tau = np.asarray(windows, np.float64) * 1e9
-        self.reset()
 
-    def reset(self) -> None:
-        self.sums = np.zeros((4, len(self.tau)))  # buys, sells, up, down
-        self.time = None
+def flow_decay(elapsed: np.ndarray, windows_ns: np.ndarray) -> np.ndarray:
+    """``exp(-elapsed / window)`` per game (rows) and window (columns); ``elapsed`` in ns, int64."""
+    return np.exp(-np.maximum(elapsed, 0)[:, None] / windows_ns)
 
-    def update(self, now: int, buys: float, sells: float, up: float, down: float) -> None:
-        if self.time is not None:
-            self.sums *= np.exp(-max(now - self.time, 0) / self.tau)
-        self.time = now
-        self.sums += np.array([[buys], [sells], [up], [down]])
 
-    def features(self) -> np.ndarray:
-        b, s, u, d = self.sums
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tfi = np.where(b + s > 0, (b - s) / (b + s), 0.0)
-            rsi = np.where(u + d > 0, (u - d) / (u + d), 0.0)
-        return np.concatenate([tfi, rsi])
+@njit(cache=True, nogil=True, error_model="numpy")
+def flow_features(sums, decay, decayed, buys, sells, up, down, out, at):
+    """Decay the window sums ``(4, windows)`` (buys, sells, up, down) by ``decay`` unless this is
+    their first update (``decayed`` false), add the step's flow, and write the trade-flow then the
+    RSI-like imbalances to ``out[at:at + 2 windows]``."""
+    n = sums.shape[1]
+    if decayed:
+        for j in range(n):
+            for i in range(4):
+                sums[i, j] *= decay[j]
+    for j in range(n):
+        sums[0, j] += buys
+        sums[1, j] += sells
+        sums[2, j] += up
+        sums[3, j] += down
+    for j in range(n):
+        b = sums[0, j]
+        s = sums[1, j]
+        out[at + j] = (b - s) / (b + s) if b + s > 0 else 0.0
+        u = sums[2, j]
+        d = sums[3, j]
+        out[at + n + j] = (u - d) / (u + d) if u + d > 0 else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def position_features(account, oi, of, tick_size, mid, limit_qty, capital, out):
+    """The 7 position features (unclipped) into ``out``; ``mid``: the book's (may be NaN)."""
+    position = account[acc.POSITION]
+    out[0] = position / limit_qty
+    unrealized = position * (mid - account[acc.AVERAGE]) if position != 0.0 else 0.0
+    out[1] = 100.0 * unrealized / capital
+    out[2] = 100.0 * account[acc.REALIZED] / capital
+    for o in range(2):
+        out[3 + o] = 0.0
+        out[5 + o] = 0.0
+        if oi[o, OI_ACTIVE]:
+            out[3 + o] = oi[o, OI_TICK] * tick_size / mid - 1.0
+            front = of[o, OF_FRONT]
+            out[5 + o] = (of[o, OF_EXEC] - front) / (front + of[o, OF_SIZE])

@@ -40,6 +40,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from numba import njit
+
+REWARDS = ("unrealized", "unrealized_realized", "asymmetrical", "asymmetrical_ceiling", "realized",
+           "trade_completion", "differential_sharpe", "cash_pnl", "inventory_penalty")
+(UNREALIZED, UNREALIZED_REALIZED, ASYMMETRICAL, ASYMMETRICAL_CEILING, REALIZED, TRADE_COMPLETION,
+ DIFFERENTIAL_SHARPE, CASH_PNL, INVENTORY_PENALTY) = range(len(REWARDS))
+# parameters of reward_value, in this order
+P_FEE, P_DAMPENING, P_CEILING, P_ETA, P_KAPPA = range(5)
+
 
 @dataclass
 class StepOutcome:
@@ -53,8 +63,47 @@ class StepOutcome:
     dE: float = 0.0
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def reward_value(kind, q, dm, pi, h, fills, dE, params, state):
+    """Reward ``kind`` (an index of :data:`REWARDS`) of one step; ``params`` as ``P_*``, ``state``
+    the differential Sharpe's ``[A, B]`` (updated in place)."""
+    if kind == UNREALIZED:
+        return 100.0 * q * dm
+    if kind == UNREALIZED_REALIZED:
+        return 100.0 * (q * dm + pi)
+    if kind == ASYMMETRICAL or kind == ASYMMETRICAL_CEILING:
+        loss = params[P_DAMPENING] * q * dm
+        r = 100.0 * (h + (loss if loss < 0.0 else 0.0) + (pi if fills != 0 else 0.0))
+        if kind == ASYMMETRICAL_CEILING and params[P_CEILING] < r:
+            return params[P_CEILING]
+        return r
+    if kind == REALIZED:
+        return 100.0 * pi
+    if kind == TRADE_COMPLETION:
+        if pi > 2.0 * params[P_FEE]:
+            return 1.0
+        if pi < -params[P_FEE]:
+            return -1.0
+        return pi
+    if kind == DIFFERENTIAL_SHARPE:
+        A = state[0]
+        B = state[1]
+        R = q * dm
+        dA = R - A
+        dB = R * R - B
+        variance = B - A * A
+        r = 0.0 if R == 0.0 or variance <= 0.0 else (B * dA - 0.5 * A * dB) / variance ** 1.5
+        state[0] = A + params[P_ETA] * dA
+        state[1] = B + params[P_ETA] * dB
+        return r
+    if kind == CASH_PNL:
+        return 100.0 * dE
+    return 100.0 * dE - params[P_KAPPA] * q * q
+
+
 class Reward:
-    """A named reward; ``reset`` at the start of each episode."""
+    """A named reward; ``reset`` at the start of each episode. The formulas are
+    :func:`reward_value`'s, which the environments call from compiled code."""
 
     def __init__(self, name: str, *, taker_fee: float = 0.0, dampening: float = 0.35,
                  ceiling: float | None = None, eta: float = 0.01, inventory_penalty: float = 0.01) -> None:
@@ -62,53 +111,21 @@ class Reward:
             raise ValueError(f"unknown reward {name!r}; allowed: {', '.join(REWARDS)}")
         self.name, self.fee, self.d, self.eta, self.kappa = name, taker_fee, dampening, eta, inventory_penalty
         self.ceiling = 100.0 * 2.0 * taker_fee if ceiling is None else ceiling
-        self._fn = getattr(self, "_" + name)
+        self.kind = REWARDS.index(name)
+        self.params = np.array([self.fee, self.d, self.ceiling, self.eta, self.kappa], np.float64)
         self.reset()
 
     def reset(self) -> None:
-        self.A = 0.0
-        self.B = 0.0
+        self.state = np.zeros(2, np.float64)
+
+    @property
+    def A(self) -> float:
+        return float(self.state[0])
+
+    @property
+    def B(self) -> float:
+        return float(self.state[1])
 
     def __call__(self, s: StepOutcome) -> float:
-        return float(self._fn(s))
-
-    def _unrealized(self, s):
-        return 100.0 * s.q * s.dm
-
-    def _unrealized_realized(self, s):
-        return 100.0 * (s.q * s.dm + s.pi)
-
-    def _asymmetrical(self, s):
-        return 100.0 * (s.h + min(0.0, self.d * s.q * s.dm) + (s.pi if s.fills else 0.0))
-
-    def _asymmetrical_ceiling(self, s):
-        return min(self._asymmetrical(s), self.ceiling)
-
-    def _realized(self, s):
-        return 100.0 * s.pi
-
-    def _trade_completion(self, s):
-        if s.pi > 2.0 * self.fee:
-            return 1.0
-        if s.pi < -self.fee:
-            return -1.0
-        return s.pi
-
-    def _differential_sharpe(self, s):
-        R = s.q * s.dm
-        dA, dB = R - self.A, R * R - self.B
-        variance = self.B - self.A * self.A
-        r = 0.0 if R == 0.0 or variance <= 0.0 else (self.B * dA - 0.5 * self.A * dB) / variance ** 1.5
-        self.A += self.eta * dA
-        self.B += self.eta * dB
-        return r
-
-    def _cash_pnl(self, s):
-        return 100.0 * s.dE
-
-    def _inventory_penalty(self, s):
-        return 100.0 * s.dE - self.kappa * s.q * s.q
-
-
-REWARDS = ("unrealized", "unrealized_realized", "asymmetrical", "asymmetrical_ceiling", "realized",
-           "trade_completion", "differential_sharpe", "cash_pnl", "inventory_penalty")
+        return float(reward_value(self.kind, float(s.q), float(s.dm), float(s.pi), float(s.h), int(s.fills),
+                                  float(s.dE), self.params, self.state))

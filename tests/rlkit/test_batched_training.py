@@ -26,6 +26,7 @@ FAMILIES = {
     "cstr_safe": (["env=cstr_safe"], 130),
     "pendulum_clipped": (["env=pendulum_clipped"], 210),
     "car_hybrid_planned": (["env=car_hybrid_planned"], 400),
+    "market_making": (["env=market_making", "env.kwargs.synthetic_days=2", "env.kwargs.session_seconds=600.0", "env.kwargs.episode_seconds=20.0"], 150),
 }
 
 
