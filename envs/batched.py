@@ -26,7 +26,8 @@ A subclass sets ``single_observation_space`` and ``single_action_space``, calls
   ``self.game_rngs[i]``, exactly as the single env's ``reset()`` draws from its ``np_random``;
 - ``_step_games(actions, live)``: advance the games where ``live`` is true by one step (leaving the
   others untouched: no state change, no random draw) and return ``(rewards, terminated, truncated)``
-  for every game (float32 / bool arrays of shape ``(num_envs,)``, fresh arrays);
+  for every game (float and bool arrays of shape ``(num_envs,)``, fresh arrays; rewards in the
+  single env's precision, float64 where it returns Python floats);
 - ``_observations(games)``: the observations of ``games`` (all games when None), a fresh batch.
 
 and may override ``_check_actions(actions)`` (the default checks the batch's shape, and the range of
@@ -101,6 +102,20 @@ def put_games(space: spaces.Space, batch: Any, games: np.ndarray, rows: Any) -> 
             put_games(sub, part, games, row)
     else:
         batch[games] = rows
+
+
+def live_box_actions(actions: Any, live: np.ndarray, check_one: Any) -> tuple[Any, np.ndarray]:
+    """``(rows, actions of the live games as float64)`` for a Box-action engine; ``rows`` indexes the
+    live games (a full slice when all are). A game whose action is not finite gets the single env's
+    own error, from ``check_one(action)``; games that are restarting are not checked (their action
+    is ignored)."""
+    games = np.flatnonzero(live)
+    rows = slice(None) if len(games) == len(live) else games
+    a = np.asarray(actions, dtype=np.float64)[rows]
+    bad = ~np.isfinite(a).all(axis=1)
+    if bad.any():
+        check_one(a[np.argmax(bad)])  # raises the single env's error for that game's action
+    return rows, a
 
 
 def game_observation(space: spaces.Space, batch: Any, game: int) -> Any:

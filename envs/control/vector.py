@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from envs.batched import BatchedEnv
+from envs.batched import BatchedEnv, live_box_actions
 from envs import libm
 from envs.control.cstr import CSTREnv, CSTRSafeEnv
 from envs.control.double_integrator import DoubleIntegratorEnv
@@ -134,12 +134,7 @@ class ControlVectorEnv(BatchedEnv):
 
     def _step_games(self, actions: Any, live: np.ndarray):
         env, system, n_games = self.env, self.system, self.num_envs
-        games = np.flatnonzero(live)
-        rows = slice(None) if len(games) == n_games else games
-        a = np.asarray(actions, dtype=np.float64)[rows]
-        bad = ~np.isfinite(a).all(axis=1)
-        if bad.any():
-            env.checked_action(a[np.argmax(bad)])  # raises the single env's error for that game's action
+        rows, a = live_box_actions(actions, live, env.checked_action)
         u = env.action_to_input(np.clip(a, -1.0, 1.0))
         x, t = self._x[rows], self._t[rows]
         entries = self._entries(t)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.batched import BatchedEnv
+from envs.batched import BatchedEnv, live_box_actions
 from envs import libm
 from envs.hybrid.car import FRICTION_MODES, MIN_SPEED, error_dynamics
 from envs.hybrid.car_env import DIVERGED, INITIAL_ERROR_SCALE, OBSERVATION_FIELDS, SWITCH_DISTANCE_CAP, CarHybridEnv
@@ -256,11 +256,7 @@ class CarHybridVectorEnv(BatchedEnv):
     def _step_games(self, actions: Any, live: np.ndarray):
         env, system, n_games = self.env, self.system, self.num_envs
         ids = np.flatnonzero(live)
-        rows = slice(None) if len(ids) == n_games else ids
-        a = np.asarray(actions, dtype=np.float64)[rows]
-        bad = ~np.isfinite(a).all(axis=1)
-        if bad.any():
-            env.checked_action(a[np.argmax(bad)])  # raises the single env's error for that game's action
+        rows, a = live_box_actions(actions, live, env.checked_action)
         starts, x = self._starts[rows], self._x[rows].copy()
         s_ref, offset, v_ref = self._s_ref[rows], self._offset[rows], self._v_ref[rows]
         ref_segment = self._ref_segment[rows]

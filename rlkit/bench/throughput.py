@@ -112,7 +112,8 @@ def _throughput_rows(cases: list[str], repeats: int, steps_dummy: int, steps_bat
             env_overrides, agent, kind = CASES[case]
             for vec_env, n_envs in paths:
                 settings = learning_settings(kind, vec_env, n_envs)
-                steps = _steps_for(vec_env, n_envs, steps_dummy, steps_batched)
+                # DQN-style updates dominate (16 replayed samples a step): a quarter of the PPO budget
+                steps = _steps_for(vec_env, n_envs, steps_dummy, steps_batched if kind == "ppo" else steps_batched // 4)
                 work = Path(tempfile.mkdtemp(prefix="rlkit-throughput-"))
                 try:
                     summary = _train([*env_overrides, f"agent={agent}", *settings, f"vec_env={vec_env}",
@@ -206,7 +207,8 @@ def _rllib_rows(steps: int, repeats: int, envs_per_runner: tuple[int, ...]) -> l
     return rows
 
 
-def _curves(seeds: int, steps: int, eval_every: int, episodes: int, out_dir: Path, batched_games: int) -> list[dict]:
+def _curves(seeds: int, steps: int, eval_every: int, episodes: int, out_dir: Path, batched_games: int,
+            scenario: str) -> list[dict]:
     """Football PPO learning curves, dummy (8 envs) against batched (256 games), same evaluation
     episodes, per-seed rows; the final evaluation is the headline."""
     from rlkit.bench.runs import train_and_read
@@ -216,7 +218,8 @@ def _curves(seeds: int, steps: int, eval_every: int, episodes: int, out_dir: Pat
         for vec_env, n_envs in (("dummy", 8), ("batched", batched_games)):
             work = Path(tempfile.mkdtemp(prefix="rlkit-curve-"))
             try:
-                overrides = ["env=football", "agent=ppo", *learning_settings("ppo", vec_env, n_envs),
+                overrides = ["env=football", f"env.kwargs.scenario={scenario}", "agent=ppo",
+                             *learning_settings("ppo", vec_env, n_envs),
                              f"vec_env={vec_env}", f"n_envs={n_envs}", f"total_timesteps={steps}", f"seed={seed}",
                              f"eval.every={eval_every}", f"eval.episodes={episodes}", "checkpoint.every=0",
                              "progress_bar=false", "device=cpu", f"run_dir={work / 'run'}"]
@@ -257,6 +260,7 @@ def run(
     curve_eval_every: int = 50000,
     curve_episodes: int = 20,
     curve_batched_n_envs: int = 256,
+    curve_scenario: str = "academy_empty_goal_close",
     dummy_n_envs: Any = (1, 8),
     batched_n_envs: Any = (64, 256, 1024),
 ) -> None:
@@ -280,27 +284,28 @@ def run(
         rows += _parallel_runs_rows(repeats, steps_batched, 1024)
     if rllib:
         rows += _rllib_rows(rllib_steps, repeats, (1, 256))
-    for row in rows:  # the ratio to today's best path, measured in the same rounds
-        if "vs_best_dummy" in row:
-            continue
-        today = [r["steps_per_s"] for r in rows if r["case"] == row["case"] and r["vec_env"] == "dummy"]
-        row["vs_best_dummy"] = round(row["steps_per_s"] / max(today), 2) if today else None
-    table = write_table(out_dir, rows, notes=(
-        f"# throughput: rlkit train steps/s, dummy vs batched ({machine_description()})\n\n"
-        "Median of the interleaved repeats; training time only (collection + updates). PPO: 4 epochs, "
-        "minibatch a quarter of each rollout on every path; gnn_dqn: 16 replayed samples per transition."))
-    single = table[table["threads"] == 1]
-    labels = [f"{r.case} {r.vec_env} {r.n_envs}" for r in single.itertuples()]
-    bar_plot(out_dir / "throughput.png", labels, list(single["steps_per_s"]), "env steps / s", "rlkit train throughput")
+    if rows:  # repeats=0 runs the curves alone
+        for row in rows:  # the ratio to today's best path, measured in the same rounds
+            if "vs_best_dummy" in row:
+                continue
+            today = [r["steps_per_s"] for r in rows if r["case"] == row["case"] and r["vec_env"] == "dummy"]
+            row["vs_best_dummy"] = round(row["steps_per_s"] / max(today), 2) if today else None
+        table = write_table(out_dir, rows, notes=(
+            f"# throughput: rlkit train steps/s, dummy vs batched ({machine_description()})\n\n"
+            "Median of the interleaved repeats; training time only (collection + updates). PPO: 4 epochs, "
+            "minibatch a quarter of each rollout on every path; gnn_dqn: 16 replayed samples per transition."))
+        single = table[table["threads"] == 1]
+        labels = [f"{r.case} {r.vec_env} {r.n_envs}" for r in single.itertuples()]
+        bar_plot(out_dir / "throughput.png", labels, list(single["steps_per_s"]), "env steps / s", "rlkit train throughput")
 
     if curve_seeds > 0:
         finals = pd.DataFrame(_curves(curve_seeds, curve_steps, curve_eval_every, curve_episodes, out_dir,
-                                         curve_batched_n_envs))
+                                         curve_batched_n_envs, curve_scenario))
         summary = []
         for path, group in finals.groupby("path"):
             low, high = bootstrap_interval(group["final_mean_return"].to_numpy())
             summary.append({"path": path, "seeds": len(group), "final_mean_return": group["final_mean_return"].mean(),
                             "ci95_low": low, "ci95_high": high, "mean_wall_time_s": group["wall_time_s"].mean()})
         write_table(out_dir, summary, name="curves_summary", notes=(
-            f"# football PPO, {curve_steps} steps: final evaluation return ({curve_episodes} episodes, the run's "
+            f"# football PPO, {curve_scenario}, {curve_steps} steps: final evaluation return ({curve_episodes} episodes, the run's "
             f"evaluation seeds), dummy 8 envs vs batched {curve_batched_n_envs} games; bootstrap 95 % interval over seeds"))

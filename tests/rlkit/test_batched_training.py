@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from batched_equality import same
 from fast_settings import FAST_PPO
@@ -90,6 +91,10 @@ def test_ppo_on_a_batched_engine_evaluates_checkpoints_and_resumes(train_run, cl
             "eval.every=1024", "checkpoint.every=1024")
     run = train_run(*args, "total_timesteps=2048")
     assert [row["timesteps"] for row in metrics(run)] == [1024, 2048]
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    tags = events.Tags()["scalars"]  # SB3's episode records come through VecMonitor
+    assert {"rollout/ep_rew_mean", "rollout/ep_len_mean", "eval/mean_return", "train/loss"} <= set(tags)
     assert json.loads((run / "checkpoints" / "latest" / "state.json").read_text())["num_timesteps"] == 2048
 
     code, _, err = cli("train", f"resume={run}", "total_timesteps=3072", "progress_bar=false")
