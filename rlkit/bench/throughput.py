@@ -239,6 +239,23 @@ def _curves(seeds: int, steps: int, eval_every: int, episodes: int, out_dir: Pat
     return finals
 
 
+def curve_summary(finals: pd.DataFrame) -> list[dict]:
+    """Per path: the final evaluation's mean return and score rate over seeds, each with a bootstrap
+    95 % interval over seeds, and the mean wall time."""
+    from rlkit.bench.intervals import bootstrap_interval
+
+    rows = []
+    for path, group in finals.groupby("path"):
+        row = {"path": path, "seeds": len(group)}
+        for column in ("final_mean_return", "scored"):
+            values = group[column].to_numpy(dtype=float)
+            low, high = bootstrap_interval(values)
+            row.update({column: values.mean(), f"{column}_ci95_low": low, f"{column}_ci95_high": high})
+        row["mean_wall_time_s"] = group["wall_time_s"].mean()
+        rows.append(row)
+    return rows
+
+
 def _listed(value: Any) -> list:
     """An option given as a list, a tuple, one value or a comma string."""
     if isinstance(value, str):
@@ -264,7 +281,6 @@ def run(
     dummy_n_envs: Any = (1, 8),
     batched_n_envs: Any = (64, 256, 1024),
 ) -> None:
-    from rlkit.bench.intervals import bootstrap_interval
     from rlkit.threads import limit_torch_threads
 
     limit_torch_threads(1)
@@ -301,11 +317,7 @@ def run(
     if curve_seeds > 0:
         finals = pd.DataFrame(_curves(curve_seeds, curve_steps, curve_eval_every, curve_episodes, out_dir,
                                          curve_batched_n_envs, curve_scenario))
-        summary = []
-        for path, group in finals.groupby("path"):
-            low, high = bootstrap_interval(group["final_mean_return"].to_numpy())
-            summary.append({"path": path, "seeds": len(group), "final_mean_return": group["final_mean_return"].mean(),
-                            "ci95_low": low, "ci95_high": high, "mean_wall_time_s": group["wall_time_s"].mean()})
+        summary = curve_summary(finals)
         write_table(out_dir, summary, name="curves_summary", notes=(
             f"# football PPO, {curve_scenario}, {curve_steps} steps: final evaluation return ({curve_episodes} episodes, the run's "
             f"evaluation seeds), dummy 8 envs vs batched {curve_batched_n_envs} games; bootstrap 95 % interval over seeds"))

@@ -43,5 +43,6 @@ def test_suite_writes_throughput_engine_share_and_curves(tmp_path):
     finals = pd.read_csv(out / "curve_finals.csv")
     assert sorted(finals["path"]) == ["batched_8", "dummy_8"]
     summary = pd.read_csv(out / "curves_summary.csv")
-    assert (summary["ci95_low"] <= summary["final_mean_return"]).all()
+    assert (summary["final_mean_return_ci95_low"] <= summary["final_mean_return"]).all()
+    assert (summary["scored"] <= summary["scored_ci95_high"]).all()
     assert (out / "throughput.png").read_bytes()[:4] == b"\x89PNG"
