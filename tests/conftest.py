@@ -95,3 +95,17 @@ def train_run(cli, runs_root):
         return run_dir
 
     return run
+
+
+# Test files that start Ray clusters on this machine. Two local clusters at once meet through Ray's
+# shared session files (a fresh `ray.init()` looks for the last `ray start` head), and a head started
+# beside another cluster's load never got its job agent up: these files share one xdist worker, one
+# after the other. Every other file is a group of its own, so module fixtures stay shared.
+RAY_TEST_FILES = {"tests/agents/rllib/test_rllib_agents.py", "tests/rlkit/test_ray_backend.py",
+                  "tests/rlkit/test_ray_cluster.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group("ray" if path in RAY_TEST_FILES else path))
