@@ -36,11 +36,14 @@ def head(tmp_path_factory):
     environment = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
                    "OMP_NUM_THREADS": "1"}
     environment.pop("RAY_ADDRESS", None)
-    port, dashboard = _free_port(), _free_port()
+    port, dashboard, agent_http = _free_port(), _free_port(), _free_port()
+    # the job agent's HTTP port too: Ray's default (52365) may still be held by the agent of a Ray
+    # that another test just shut down, and then no job can be submitted ("No available agent")
     started = subprocess.run(
         [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",
          "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-         "--disable-usage-stats"], env=environment, capture_output=True, text=True, timeout=120)
+         f"--dashboard-agent-listen-port={agent_http}", "--disable-usage-stats"],
+        env=environment, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr[-2000:]
     try:
         yield environment, f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard}"
@@ -61,9 +64,9 @@ def test_a_job_submitted_to_the_head_trains_on_it(head, tmp_path):
     workdir.mkdir()
     command = [str(BIN / "ray"), "job", "submit", "--address", dashboard, "--working-dir", str(workdir), "--",
                *_rlkit("ray.address=auto", f"run_dir={run}")]
-    # `ray start` returns before the head's job agent is up; on a loaded machine (the other test
-    # worker) the first submissions can find none, and Ray's answer asks to try again later
-    deadline = time.monotonic() + 90
+    # `ray start` returns before the head's job agent is up; a submission that finds none yet is
+    # answered "try again later"
+    deadline = time.monotonic() + 60
     while True:
         submitted = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
         if "No available agent to submit job" not in submitted.stderr or time.monotonic() > deadline:
