@@ -98,14 +98,20 @@ def train_run(cli, runs_root):
 
 
 # Test files that start Ray clusters on this machine. Two local clusters at once meet through Ray's
-# shared session files (a fresh `ray.init()` looks for the last `ray start` head), and a head started
-# beside another cluster's load never got its job agent up: these files share one xdist worker, one
-# after the other. Every other file is a group of its own, so module fixtures stay shared.
+# shared session files and default ports (a fresh `ray.init()` looks for the last `ray start` head),
+# so these files run in one xdist worker, one after the other; every other file is scheduled on its
+# own, whole, as with --dist loadfile (module fixtures stay shared).
 RAY_TEST_FILES = {"tests/agents/rllib/test_rllib_agents.py", "tests/rlkit/test_ray_backend.py",
                   "tests/rlkit/test_ray_cluster.py"}
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group("ray" if path in RAY_TEST_FILES else path))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesWithRayTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return "ray" if path in RAY_TEST_FILES else path
+
+    return FilesWithRayTogether(config, log)
