@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from rlkit.bench.report import bar_plot, machine_description, write_table
+from rlkit.bench.report import machine_description, write_table
 
 # case -> (env overrides, agent, kind)
 CASES: dict[str, tuple[list[str], str, str]] = {
@@ -239,6 +239,36 @@ def _curves(seeds: int, steps: int, eval_every: int, episodes: int, out_dir: Pat
     return finals
 
 
+def plot_throughput(table: pd.DataFrame, path: Path) -> None:
+    """Grouped bars: per case, the one-thread steps/s of every dummy and batched path (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = table[(table["threads"] == 1) & table["vec_env"].isin(["dummy", "batched"])]
+    cases = list(dict.fromkeys(rows["case"]))
+    paths = list(dict.fromkeys(zip(rows["vec_env"], rows["n_envs"])))
+    width = 0.8 / max(len(paths), 1)
+    figure, axes = plt.subplots(figsize=(9, 4.5))
+    for index, (vec_env, n_envs) in enumerate(paths):
+        values = [rows[(rows["case"] == c) & (rows["vec_env"] == vec_env) & (rows["n_envs"] == n_envs)]["steps_per_s"]
+                  for c in cases]
+        heights = [float(v.iloc[0]) if len(v) else 0.0 for v in values]
+        axes.bar([c + (index - (len(paths) - 1) / 2) * width for c in range(len(cases))], heights, width,
+                 label=f"{vec_env}, {n_envs} env{'s' if n_envs > 1 else ''}",
+                 color=("#b0b0b0", "#707070")[index % 2] if vec_env == "dummy" else plt.cm.Blues(0.45 + 0.18 * index / len(paths)))
+    axes.set_yscale("log")
+    axes.set_xticks(range(len(cases)), cases)
+    axes.set_ylabel("training env steps / s (one thread)")
+    axes.set_title("rlkit train: dummy vs batched, same learning per step")
+    axes.grid(axis="y", which="both", alpha=0.3)
+    axes.legend(fontsize=8, ncol=len(paths))
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def curve_summary(finals: pd.DataFrame) -> list[dict]:
     """Per path: the final evaluation's mean return and score rate over seeds, each with a bootstrap
     95 % interval over seeds, and the mean wall time."""
@@ -310,9 +340,7 @@ def run(
             f"# throughput: rlkit train steps/s, dummy vs batched ({machine_description()})\n\n"
             "Median of the interleaved repeats; training time only (collection + updates). PPO: 4 epochs, "
             "minibatch a quarter of each rollout on every path; gnn_dqn: 16 replayed samples per transition."))
-        single = table[table["threads"] == 1]
-        labels = [f"{r.case} {r.vec_env} {r.n_envs}" for r in single.itertuples()]
-        bar_plot(out_dir / "throughput.png", labels, list(single["steps_per_s"]), "env steps / s", "rlkit train throughput")
+        plot_throughput(table, out_dir / "throughput.png")
 
     if curve_seeds > 0:
         finals = pd.DataFrame(_curves(curve_seeds, curve_steps, curve_eval_every, curve_episodes, out_dir,
