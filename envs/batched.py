@@ -83,15 +83,6 @@ def checked_autoreset_mode(mode: Any) -> AutoresetMode:
     raise ValueError(f"unknown autoreset_mode {mode!r}; allowed: {', '.join(AUTORESET_MODES)}")
 
 
-def take_games(space: spaces.Space, batch: Any, games: np.ndarray) -> Any:
-    """The rows ``games`` of a batch of ``space`` (arrays, dicts and tuples of them)."""
-    if isinstance(space, spaces.Dict):
-        return {key: take_games(sub, batch[key], games) for key, sub in space.spaces.items()}
-    if isinstance(space, spaces.Tuple):
-        return tuple(take_games(sub, part, games) for sub, part in zip(space.spaces, batch))
-    return batch[games]
-
-
 def put_games(space: spaces.Space, batch: Any, games: np.ndarray, rows: Any) -> None:
     """Write ``rows`` (a batch of ``len(games)``) into the rows ``games`` of ``batch``, in place."""
     if isinstance(space, spaces.Dict):

@@ -18,6 +18,13 @@ from rlkit.threads import limit_torch_threads
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never reuse training seeds
 
 
+def agents_where(can: Any) -> list[str]:
+    """The catalogue's agent names whose class passes ``can(agent_class)``: the alternatives a
+    refusal names."""
+    return [name for name in catalogue.entry_names("agent")
+            if can(catalogue.resolve_factory(catalogue.entry_config("agent", name)["factory"]))]
+
+
 def agent_class_for(cfg: DictConfig, env: Any) -> type:
     """The agent class the config names, refused (with the agents that can) if it cannot work
     with ``env``."""
@@ -26,10 +33,7 @@ def agent_class_for(cfg: DictConfig, env: Any) -> type:
     agent_class = catalogue.resolve_factory(cfg.agent.factory)
     reason = incompatibility(agent_class, env)
     if reason is not None:
-        able = [
-            name for name in catalogue.entry_names("agent")
-            if incompatibility(catalogue.resolve_factory(catalogue.entry_config("agent", name)["factory"]), env) is None
-        ]
+        able = agents_where(lambda other: incompatibility(other, env) is None)
         raise UserError(
             f"agent {cfg.agent.name} cannot act in env {cfg.env.name}: {reason}; "
             f"agents that can: {', '.join(able) or 'none'}"
@@ -50,8 +54,7 @@ def check_batched(cfg: DictConfig, agent_class: type) -> None:
         why = "it samples in RLlib's env runners; ray.num_envs_per_env_runner=N runs the batched engine there"
     else:
         why = "it collects its experience with its own loop, not from an SB3 VecEnv"
-    able = [name for name in catalogue.entry_names("agent")
-            if issubclass(catalogue.resolve_factory(catalogue.entry_config("agent", name)["factory"]), BaseAlgorithm)]
+    able = agents_where(lambda other: isinstance(other, type) and issubclass(other, BaseAlgorithm))
     raise UserError(f"vec_env=batched: agent {cfg.agent.name} cannot use a batched env ({why}); "
                     f"agents that can: {', '.join(able)}")
 

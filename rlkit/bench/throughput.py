@@ -93,6 +93,13 @@ def engine_rate(env_overrides: list[str], n_envs: int, steps: int = 100_000, see
         env.close()
 
 
+def training_rate(summary: dict[str, Any]) -> float:
+    """A run's env steps per second of training time (collection plus updates, from summary.json's
+    time split): the end-of-run evaluation and checkpoint, the same on every path, left out."""
+    split = summary["time_split"]
+    return summary["num_timesteps"] / (split["collecting_s"] + split["updating_s"])
+
+
 def _train(overrides: list[str], work: Path) -> dict[str, Any]:
     from rlkit.bench.runs import train_and_read
 
@@ -122,11 +129,11 @@ def _throughput_rows(cases: list[str], repeats: int, steps_dummy: int, steps_bat
                                       "checkpoint.replay_buffer=false", "progress_bar=false", "device=cpu"], work / "run")
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-                split = summary["time_split"]
-                training = split["collecting_s"] + split["updating_s"]
+                split, rate = summary["time_split"], training_rate(summary)
                 samples.setdefault((case, vec_env, n_envs), []).append({
-                    "steps": summary["num_timesteps"], "steps_per_s": summary["num_timesteps"] / training,
-                    "update_share": split["updating_s"] / training, "evaluating_s": split["evaluating_s"],
+                    "steps": summary["num_timesteps"], "steps_per_s": rate,
+                    "update_share": split["updating_s"] / (split["collecting_s"] + split["updating_s"]),
+                    "evaluating_s": split["evaluating_s"],
                     "replay_ratio": replay_ratio(kind, settings, n_envs), "settings": " ".join(settings)})
     rows = []
     for (case, vec_env, n_envs), runs in samples.items():
@@ -166,9 +173,7 @@ def _parallel_runs_rows(repeats: int, steps: int, n_envs: int) -> list[dict]:
                     _, err = process.communicate()
                     if process.returncode != 0:
                         raise RuntimeError(f"a parallel run failed: {err.decode()[-500:]}")
-                    summary = json.loads((work / str(seed) / "summary.json").read_text())
-                    split = summary["time_split"]
-                    total += summary["num_timesteps"] / (split["collecting_s"] + split["updating_s"])
+                    total += training_rate(json.loads((work / str(seed) / "summary.json").read_text()))
                 rates[count].append(total)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
