@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from agents.loop import HostLogging, connect_callback
+
 LOG_EVERY = 1000  # environment steps between logger dumps
 
 
-class StepRunner:
+class StepRunner(HostLogging):
     """Mixin: ``learn``, ``logger`` and ``set_logger`` for agents that only act.
 
     The class using it sets ``self.env``, ``self.num_timesteps`` and ``self._last_obs`` and defines
@@ -27,19 +29,7 @@ class StepRunner:
     ``_env_seed``.
     """
 
-    _logger: Any = None
     _total_timesteps: int = 0
-
-    @property
-    def logger(self) -> Any:
-        if self._logger is None:
-            from stable_baselines3.common.logger import Logger
-
-            self._logger = Logger(folder=None, output_formats=[])
-        return self._logger
-
-    def set_logger(self, logger: Any) -> None:
-        self._logger = logger
 
     def _actions(self, env: Any) -> np.ndarray:
         raise NotImplementedError
@@ -81,7 +71,7 @@ class StepRunner:
             self.num_timesteps, self._last_obs = 0, None
         total_timesteps = int(total_timesteps) + self.num_timesteps  # an absolute target, as SB3
         self._total_timesteps = total_timesteps
-        callback = self._init_callback(callback, progress_bar)
+        callback = connect_callback(self, callback, progress_bar)
         if self._last_obs is None:
             self._last_obs = env.reset()
         episode_returns: deque[float] = deque(maxlen=100)
@@ -112,20 +102,6 @@ class StepRunner:
         self._dump_logs(dumped_at, episode_returns, episode_lengths, start_time)
         callback.on_training_end()
         return self
-
-    def _init_callback(self, callback: Any, progress_bar: bool) -> Any:
-        from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
-
-        if isinstance(callback, list):
-            callback = CallbackList(callback)
-        elif callback is None:
-            callback = CallbackList([])
-        elif not isinstance(callback, BaseCallback):
-            callback = ConvertCallback(callback)
-        if progress_bar:
-            callback = CallbackList([callback, ProgressBarCallback()])
-        callback.init_callback(self)
-        return callback
 
     def _dump_logs(self, since: int, returns: deque, lengths: deque, start_time: float) -> int:
         if self.num_timesteps == since:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.loop import connect_callback
 from agents.hybrid_roa.base import CarControllerAgent, LQRSchedule, deviation
 from agents.hybrid_roa.networks import ModeController, ModeLyapunov, RoALevel, context
 from agents.hybrid_roa.planner import RoAPlanner
@@ -93,7 +94,7 @@ class HybridRoAAgent(CarControllerAgent):
         if reset_num_timesteps:
             self.num_timesteps = 0
         gen = torch.Generator().manual_seed(self.seed + self.num_timesteps)
-        callback = self._init_callback(callback, progress_bar) if callback is not None else None
+        callback = connect_callback(self, callback, progress_bar) if callback is not None else None
         if callback is not None:
             callback.on_training_start(locals(), globals())
         started = time.perf_counter()
