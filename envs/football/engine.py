@@ -33,8 +33,8 @@ One step is 0.1 s of game time and does, per game:
 
 Units are GRF's: x in [-1, 1], y in [-0.42, 0.42], ball height z in the same units (the bar at
 0.047), speeds per step. ``ball_rot`` stays zero (no spin model). Beside the shared state the engine
-keeps a few private per-game arrays (last touch, pass receiver, kick cool-down, restart timer, facing,
-AI intents): copying a ``FootballState`` does not copy a game in progress.
+keeps private per-game arrays (an :class:`EngineWork`: last touch, pass receiver, kick cool-down,
+restart timer, facing, AI intents): copying a ``FootballState`` does not copy a game in progress.
 
 Not modelled: offsides, player collisions, red cards, penalties, GRF's alternating kick-off between
 episodes (the left team always kicks off first).
@@ -43,14 +43,15 @@ episodes (the left team always kicks off first).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof
 
 from envs.football.scenarios import LEFT_TEAM_DIFFICULTY, Scenario, scenario as _scenario
 from envs.football.state import (CORNER, ENDED_OUT_OF_PLAY, ENDED_POSSESSION_CHANGE, ENDED_SCORE, ENDED_TIME,
                                  FREE_KICK, GK, GOAL_KICK, KICK_OFF, NORMAL, PLAYERS_PER_TEAM, RUNNING, SLOTS,
-                                 THROW_IN, FootballState)
+                                 THROW_IN, B, FootballState, allocate_fields)
 
 # GRF's default action set, in its order
 ACTIONS = ("idle", "left", "top_left", "top", "top_right", "right", "bottom_right", "bottom", "bottom_left",
@@ -98,13 +99,60 @@ DIRECTIONS = np.array([[-1.0, 0.0], [-1.0, -1.0], [0.0, -1.0], [1.0, -1.0], [1.0
                        [-1.0, 1.0]])
 DIRECTIONS /= np.sqrt((DIRECTIONS ** 2).sum(axis=1, keepdims=True))
 
-# engine-private per-game integers (aux)
-A_LAST_TOUCH, A_KICKER, A_COOLDOWN, A_PASS_TARGET, A_SHOT, A_RESTART_T, A_HOLD, A_LAST_OWNER = range(8)
-N_AUX = 8
-# engine config (floats)
-C_SKILL_RIGHT, C_SKILL_LEFT, C_END_SCORE, C_END_OUT, C_END_POSS, C_FULL, C_EPISODE, C_N_LEFT, C_N_RIGHT, \
-    C_INIT_MODE, C_INIT_OWNER, C_BALL_X, C_BALL_Y = range(13)
-N_CFG = 13
+# What a game's play is about, beside the shared state: one record per game (a structured array is one
+# array to the kernels, where a field per array would cost reference counting on every helper call).
+PLAY = np.dtype([
+    ("last_touch", np.int32),  # team that touched the ball last (-1 nobody)
+    ("kicker", np.int32),  # player who kicked it last (-1 nobody): he may not retake it during the cooldown
+    ("cooldown", np.int32),  # steps before the kicker may take the ball again
+    ("pass_target", np.int32),  # receiver of the pass in flight (-1 none)
+    ("shot", np.int32),  # team whose shot is in flight (-1 none)
+    ("restart_t", np.int32),  # steps since the restart began
+    ("hold", np.int32),  # steps the owner has held the ball
+    ("last_owner", np.int32),  # team that owned the ball last (-1 nobody)
+], align=True)
+
+# The engine's private per-game arrays, defined once as STATE_FIELDS defines the shared ones.
+WORK_FIELDS = {
+    "play": (PLAY, (B,), 0, "the PLAY record of each game"),
+    "slide": (np.int32, (B, SLOTS), 0, "steps of a sliding tackle left"),
+    "facing": (np.float64, (B, SLOTS, 2), 0, "the way each player faces (unit vector)"),
+    "intent": (np.float64, (B, SLOTS, 2), 0, "the movement each player wants (1: run, SPRINT_INTENT: sprint)"),
+}
+
+
+class EngineWork(NamedTuple("EngineWorkFields", [(name, np.ndarray) for name in WORK_FIELDS])):
+    """The arrays of :data:`WORK_FIELDS`, game first: what the engine keeps beside the state."""
+
+    __slots__ = ()
+
+
+class Rules(NamedTuple):
+    """A scenario's numbers: plain values, passed to the kernels' helpers without reference counting."""
+
+    skill_left: float
+    skill_right: float
+    end_on_score: bool
+    end_on_out_of_play: bool
+    end_on_possession_change: bool
+    full_game: bool
+    episode_steps: int
+    initial_mode: int
+    initial_owner: int  # left player on the ball at the start, -1 nobody
+    ball_x: float
+    ball_y: float
+
+
+class Setup(NamedTuple):
+    """What every game of an engine shares: the scenario's start, formations and rules."""
+
+    init_pos: np.ndarray  # float64 (22, 2) kick-off positions
+    init_present: np.ndarray  # bool (22,)
+    init_roles: np.ndarray  # int8 (22,)
+    home: np.ndarray  # float64 (22, 2) formation spots
+    lazy: np.ndarray  # bool (22,) players that stand still
+    formations: np.ndarray  # float64 (2, 22, 2) positions at a kick-off of the left [0] or right [1] team
+    rules: Rules
 
 
 # -- random numbers ------------------------------------------------------------------------------
@@ -207,43 +255,43 @@ def _choose_receiver(pos, present, roles, rng, g, p, dirx, diry, prefer, noise):
 
 # -- kicks ---------------------------------------------------------------------------------------
 @njit(cache=True, fastmath=True)
-def _release(owner_team, owner_player, game_mode, aux, g, p):
+def _release(owner_team, owner_player, game_mode, play, g, p):
     """The ball leaves player ``p``: nobody owns it, he cannot retake it at once, play is on."""
     owner_team[g] = -1
     owner_player[g] = -1
-    aux[g, A_KICKER] = p
-    aux[g, A_COOLDOWN] = KICK_COOLDOWN
-    aux[g, A_LAST_TOUCH] = _slot_team(p)
-    aux[g, A_HOLD] = 0
-    aux[g, A_RESTART_T] = 0
+    play[g].kicker = p
+    play[g].cooldown = KICK_COOLDOWN
+    play[g].last_touch = _slot_team(p)
+    play[g].hold = 0
+    play[g].restart_t = 0
     game_mode[g] = NORMAL
 
 
 @njit(cache=True, fastmath=True)
-def _take(owner_team, owner_player, aux, g, p):
+def _take(owner_team, owner_player, play, g, p):
     """Player ``p`` wins the ball: his team owns it, no pass or shot is in flight any more."""
     team = _slot_team(p)
     owner_team[g] = team
     owner_player[g] = p - team * PLAYERS_PER_TEAM
-    aux[g, A_LAST_TOUCH] = team
-    aux[g, A_PASS_TARGET] = -1
-    aux[g, A_SHOT] = -1
-    aux[g, A_HOLD] = 0
+    play[g].last_touch = team
+    play[g].pass_target = -1
+    play[g].shot = -1
+    play[g].hold = 0
 
 
 @njit(cache=True, fastmath=True)
-def _slide_knocks_loose(aux, slide, g, q):
+def _slide_knocks_loose(play, slide, g, q):
     """Player ``q``'s slide sends the ball on, loose: his touch, nobody's pass or shot; the slide ends."""
-    aux[g, A_LAST_TOUCH] = _slot_team(q)
-    aux[g, A_PASS_TARGET] = -1
-    aux[g, A_SHOT] = -1
-    aux[g, A_KICKER] = q
-    aux[g, A_COOLDOWN] = 2
+    play[g].last_touch = _slot_team(q)
+    play[g].pass_target = -1
+    play[g].shot = -1
+    play[g].kicker = q
+    play[g].cooldown = 2
     slide[g, q] = 0
 
 
 @njit(cache=True, fastmath=True)
-def _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng, g, p,
+def _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng, g, p,
           kind, dirx, diry, accuracy, decision_noise):
     """Player ``p`` passes (SHORT_PASS on the ground, LONG_PASS / HIGH_PASS lofted) to the team-mate
     best placed in direction (dirx, diry); ``accuracy`` in (0, 1] scales the error."""
@@ -284,13 +332,13 @@ def _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_pla
     ball_dir[g, 0] = speed * math.cos(ang)
     ball_dir[g, 1] = speed * math.sin(ang)
     ball_dir[g, 2] = vz
-    _release(owner_team, owner_player, game_mode, aux, g, p)
-    aux[g, A_PASS_TARGET] = j
-    aux[g, A_SHOT] = -1
+    _release(owner_team, owner_player, game_mode, play, g, p)
+    play[g].pass_target = j
+    play[g].shot = -1
 
 
 @njit(cache=True, fastmath=True)
-def _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng, g, p, aim_y, accuracy):
+def _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng, g, p, aim_y, accuracy):
     """Player ``p`` shoots at (goal line, ``aim_y``); the error grows with distance and tiredness."""
     s = 1.0 if p < PLAYERS_PER_TEAM else -1.0
     dx, dy = s * 1.02 - ball[g, 0], aim_y - ball[g, 1]
@@ -301,9 +349,9 @@ def _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng,
     ball_dir[g, 0] = speed * math.cos(ang)
     ball_dir[g, 1] = speed * math.sin(ang)
     ball_dir[g, 2] = 0.002 + _uniform(rng, g) * 0.012 * d / accuracy
-    _release(owner_team, owner_player, game_mode, aux, g, p)
-    aux[g, A_PASS_TARGET] = -1
-    aux[g, A_SHOT] = _slot_team(p)
+    _release(owner_team, owner_player, game_mode, play, g, p)
+    play[g].pass_target = -1
+    play[g].shot = _slot_team(p)
 
 
 @njit(cache=True, fastmath=True)
@@ -323,19 +371,19 @@ def _aim(pos, present, roles, rng, g, p, noise):
 
 # -- restarts ------------------------------------------------------------------------------------
 @njit(cache=True, fastmath=True)
-def _restart(game_mode, aux, g, mode, team):
+def _restart(game_mode, play, g, mode, team):
     """Enter restart ``mode`` with ``team`` on the ball: no pass, shot, kicker or hold in flight."""
     game_mode[g] = mode
-    aux[g, A_RESTART_T] = 0
-    aux[g, A_PASS_TARGET] = -1
-    aux[g, A_SHOT] = -1
-    aux[g, A_HOLD] = 0
-    aux[g, A_KICKER] = -1
-    aux[g, A_LAST_OWNER] = team
+    play[g].restart_t = 0
+    play[g].pass_target = -1
+    play[g].shot = -1
+    play[g].hold = 0
+    play[g].kicker = -1
+    play[g].last_owner = team
 
 
 @njit(cache=True, fastmath=True)
-def _kick_off(pos, vel, ball, ball_dir, owner_team, owner_player, game_mode, aux, slide, intent, formations, g,
+def _kick_off(pos, vel, ball, ball_dir, owner_team, owner_player, game_mode, play, slide, intent, formations, g,
               team):
     """Everybody back to the kick-off formation of ``team`` (which kicks off)."""
     for p in range(SLOTS):
@@ -348,11 +396,11 @@ def _kick_off(pos, vel, ball, ball_dir, owner_team, owner_player, game_mode, aux
     ball_dir[g, 0] = ball_dir[g, 1] = ball_dir[g, 2] = 0.0
     owner_team[g] = team
     owner_player[g] = 1
-    _restart(game_mode, aux, g, KICK_OFF, team)
+    _restart(game_mode, play, g, KICK_OFF, team)
 
 
 @njit(cache=True, fastmath=True)
-def _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, aux, slide, g,
+def _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, play, slide, g,
                mode, team, x, y):
     """A restart (throw-in, goal kick, corner, free kick) for ``team`` with the ball at (x, y)."""
     ball[g, 0], ball[g, 1], ball[g, 2] = x, y, 0.0
@@ -390,7 +438,7 @@ def _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_playe
                 pos[g, q, 1] = y + dy / d * 0.08
     owner_team[g] = team
     owner_player[g] = taker - lo
-    _restart(game_mode, aux, g, mode, team)
+    _restart(game_mode, play, g, mode, team)
 
 
 # -- the AI --------------------------------------------------------------------------------------
@@ -456,7 +504,7 @@ def _formation(pos, home, ball, intent, g, p, team, attacking, role):
 
 
 @njit(cache=True, fastmath=True)
-def _keeper(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng, intent, tired,
+def _keeper(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, play, rng, intent, tired,
             g, p, team, skill, own):
     """Keeper: hold the goal line between ball and goal, dive at shots, come for close loose balls,
     and distribute the ball after holding it a moment."""
@@ -465,8 +513,8 @@ def _keeper(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, 
     px, py = pos[g, p, 0], pos[g, p, 1]
     if own == p:
         intent[g, p, 0] = intent[g, p, 1] = 0.0
-        if aux[g, A_HOLD] > 6 or (game_mode[g] != NORMAL and aux[g, A_RESTART_T] >= RESTART_DELAY):
-            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng,
+        if play[g].hold > 6 or (game_mode[g] != NORMAL and play[g].restart_t >= RESTART_DELAY):
+            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng,
                   g, p, LONG_PASS, s, 0.0, 0.6 + 0.4 * skill, 0.6 * (1.0 - skill))
         return
     bx, by = ball[g, 0], ball[g, 1]
@@ -484,7 +532,7 @@ def _keeper(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, 
         yp = by + vy * t
         if 0.0 <= t < 25.0 and abs(yp) < GOAL_HALF_WIDTH + 0.04:
             tx, ty, m, arrive = px, yp, KEEPER_DIVE * (0.75 + 0.25 * skill), 0.01
-    elif own < 0 and aux[g, A_PASS_TARGET] == p:  # a back pass: meet it
+    elif own < 0 and play[g].pass_target == p:  # a back pass: meet it
         tx, ty = _intercept(pos, ball, ball_dir, g, p, RUN_SPEED)
         m, arrive = 1.0, 0.02
     elif own < 0 and dball < 0.2 and ball[g, 2] < KEEPER_HEIGHT:  # loose ball near goal: claim it
@@ -505,7 +553,7 @@ def _keeper(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, 
 
 
 @njit(cache=True, fastmath=True)
-def _carrier(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng,
+def _carrier(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng,
              intent, g, p, team, skill):
     """The AI player with the ball: restart kicks, shots in range, passes when pressed or when a
     team-mate is better placed, otherwise a dribble at goal round the nearest opponent."""
@@ -516,21 +564,21 @@ def _carrier(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_
     accuracy = 0.6 + 0.4 * skill
     if mode != NORMAL:
         intent[g, p, 0] = intent[g, p, 1] = 0.0
-        if aux[g, A_RESTART_T] < RESTART_DELAY:
+        if play[g].restart_t < RESTART_DELAY:
             return
         if mode == CORNER:  # cross into the box
             dx, dy = s * 0.88 - px, -py
             d = max(math.sqrt(dx * dx + dy * dy), 1e-6)
-            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng,
+            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng,
                   g, p, HIGH_PASS, dx / d, dy / d, accuracy, noise)
         elif mode == GOAL_KICK:
-            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng,
+            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng,
                   g, p, LONG_PASS, s, 0.0, accuracy, noise)
         elif mode == FREE_KICK and abs(s * 1.0 - px) < 0.3 and abs(py) < 0.2:
-            _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng, g, p,
+            _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng, g, p,
                    _aim(pos, present, roles, rng, g, p, noise), accuracy)
         else:
-            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng,
+            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng,
                   g, p, SHORT_PASS, 0.0, 0.0, accuracy, noise)
         return
     gx = s * 1.0
@@ -548,16 +596,16 @@ def _carrier(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_
             ahead, ax, ay = d, dx, dy
     u = _uniform(rng, g)
     if dgoal < 0.2 + 0.06 * skill or (dgoal < 0.42 and abs(py) < 0.25 and u < 0.04 + 0.1 * skill):
-        _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng, g, p,
+        _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng, g, p,
                _aim(pos, present, roles, rng, g, p, noise), accuracy)
         return
-    hold = aux[g, A_HOLD]
+    hold = play[g].hold
     u = _uniform(rng, g)
     if hold > 2 and ((dop < 0.04 and u < 0.12 + 0.3 * skill) or u < 0.01 + 0.02 * skill):
         kind = SHORT_PASS if _uniform(rng, g) < 0.75 else LONG_PASS
         j = _choose_receiver(pos, present, roles, rng, g, p, s, 0.0, 0.22 if kind == SHORT_PASS else 0.5, noise)
         if j >= 0 and s * (pos[g, j, 0] - px) > -0.1:
-            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng,
+            _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng,
                   g, p, kind, s, 0.0, accuracy, noise)
             return
     # dribble at goal, bending away from the opponent in front
@@ -578,7 +626,7 @@ def _carrier(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_
 
 @njit(cache=True, fastmath=True)
 def _run_ai(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, controlled,
-            aux, rng, intent, slide, home, lazy, cfg, g):
+            play, rng, intent, slide, home, lazy, rules, g):
     """Intents (and kicks, slides) for every player of game ``g`` not controlled by an agent."""
     own = _owner_slot(owner_team, owner_player, g)
     bx, by = ball[g, 0], ball[g, 1]
@@ -606,18 +654,18 @@ def _run_ai(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_p
         team = _slot_team(p)
         if team == 0 and _controller(controlled, g, p) >= 0:
             # an agent plays him, unless he is a restart taker the agent keeps waiting with
-            if not (own == p and game_mode[g] != NORMAL and aux[g, A_RESTART_T] >= AGENT_RESTART_PATIENCE):
+            if not (own == p and game_mode[g] != NORMAL and play[g].restart_t >= AGENT_RESTART_PATIENCE):
                 continue
-        skill = cfg[C_SKILL_LEFT] if team == 0 else cfg[C_SKILL_RIGHT]
+        skill = rules.skill_left if team == 0 else rules.skill_right
         if lazy[p]:
             intent[g, p, 0] = intent[g, p, 1] = 0.0
             continue
         if roles[g, p] == GK:
-            _keeper(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng, intent,
+            _keeper(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, play, rng, intent,
                     tired, g, p, team, skill, own)
             continue
         if own == p:
-            _carrier(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, aux,
+            _carrier(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, play,
                      rng, intent, g, p, team, skill)
             continue
         # slow reactions: a weak player keeps yesterday's idea
@@ -649,25 +697,25 @@ def _run_ai(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_p
             else:
                 _formation(pos, home, ball, intent, g, p, team, False, roles[g, p])
         else:  # loose ball
-            if p == aux[g, A_PASS_TARGET] or p == first:
+            if p == play[g].pass_target or p == first:
                 tx, ty = _intercept(pos, ball, ball_dir, g, p, RUN_SPEED * SPRINT_INTENT)
                 _go_to(intent, g, p, px, py, tx, ty, SPRINT_INTENT if p == first or skill > 0.5 else 1.0, 0.0)
             else:
-                _formation(pos, home, ball, intent, g, p, team, aux[g, A_LAST_TOUCH] == team, roles[g, p])
+                _formation(pos, home, ball, intent, g, p, team, play[g].last_touch == team, roles[g, p])
 
 
 # -- control switching ---------------------------------------------------------------------------
 @njit(cache=True, fastmath=True)
-def _update_control(pos, present, roles, ball, owner_team, owner_player, controlled, designated, aux, g):
+def _update_control(pos, present, roles, ball, owner_team, owner_player, controlled, designated, play, g):
     """Designated player (owner, pass receiver, or nearest outfield player) and the further agent
     slots' players (next-nearest; the keeper last)."""
     bx, by = ball[g, 0], ball[g, 1]
     des = -1
     if owner_team[g] == 0:
         des = owner_player[g]
-    elif owner_team[g] < 0 and 0 <= aux[g, A_PASS_TARGET] < PLAYERS_PER_TEAM:
-        if roles[g, aux[g, A_PASS_TARGET]] != GK:
-            des = aux[g, A_PASS_TARGET]
+    elif owner_team[g] < 0 and 0 <= play[g].pass_target < PLAYERS_PER_TEAM:
+        if roles[g, play[g].pass_target] != GK:
+            des = play[g].pass_target
     if des < 0:
         best = 1e9
         for p in range(PLAYERS_PER_TEAM):
@@ -705,7 +753,7 @@ def _update_control(pos, present, roles, ball, owner_team, owner_player, control
 # -- the step kernel -----------------------------------------------------------------------------
 @njit(cache=True, fastmath=True)
 def _agent_actions(actions, pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode,
-                   controlled, sticky, aux, rng, intent, slide, g):
+                   controlled, sticky, play, rng, intent, slide, g):
     own = _owner_slot(owner_team, owner_player, g)
     for c in range(controlled.shape[1]):
         p = np.int64(controlled[g, c])  # one integer type for all helpers: fewer specialisations
@@ -747,12 +795,12 @@ def _agent_actions(actions, pos, vel, present, roles, tired, ball, ball_dir, own
                         dx, dy = 1.0, 0.0
                 if a == SHOT:
                     aim = 0.03 * dy / max(abs(dy), 1e-9) if abs(dy) > 0.1 else 0.025 * (2.0 * _uniform(rng, g) - 1.0)
-                    _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, aux, rng, g, p, aim, 1.0)
+                    _shoot(tired, ball, ball_dir, owner_team, owner_player, game_mode, play, rng, g, p, aim, 1.0)
                 else:
                     _pass(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode,
-                          aux, rng, g, p, a, dx, dy, 1.0, 0.0)
+                          play, rng, g, p, a, dx, dy, 1.0, 0.0)
                 own = -1
-        elif own < 0 and aux[g, A_PASS_TARGET] == p and dx == 0.0 and dy == 0.0:
+        elif own < 0 and play[g].pass_target == p and dx == 0.0 and dy == 0.0:
             # a pass to him and no direction held: he goes to meet it
             tx, ty = _intercept(pos, ball, ball_dir, g, p, RUN_SPEED)
             _go_to(intent, g, p, pos[g, p, 0], pos[g, p, 1], tx, ty, 1.0, 0.01)
@@ -770,7 +818,7 @@ def _agent_actions(actions, pos, vel, present, roles, tired, ball, ball_dir, own
 
 @njit(cache=True, fastmath=True)
 def _move_players(pos, vel, present, tired, owner_team, owner_player, game_mode, controlled, sticky, intent,
-                  slide, facing, cfg, g):
+                  slide, facing, rules, g):
     own = _owner_slot(owner_team, owner_player, g)
     for p in range(SLOTS):
         if not present[g, p]:
@@ -790,7 +838,7 @@ def _move_players(pos, vel, present, tired, owner_team, owner_player, game_mode,
             speed = RUN_SPEED * (1.0 - 0.3 * tired[g, p])
             team = _slot_team(p)
             if team == 1:
-                speed *= 0.9 + 0.1 * cfg[C_SKILL_RIGHT]
+                speed *= 0.9 + 0.1 * rules.skill_right
             if own == p:
                 speed *= CARRY_SPEED
                 c = _controller(controlled, g, p)
@@ -825,7 +873,7 @@ def _move_players(pos, vel, present, tired, owner_team, owner_player, game_mode,
 
 @njit(cache=True, fastmath=True)
 def _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_player, game_mode, controlled, sticky,
-             intent, aux, rng, slide, facing, lazy, cfg, g):
+             intent, play, rng, slide, facing, lazy, rules, g):
     """Standing tackles on the ball carrier and sliding tackles; returns the team given a free kick
     by a foul (-1 none)."""
     own = _owner_slot(owner_team, owner_player, g)
@@ -842,11 +890,11 @@ def _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_play
         if slide[g, q] > 0:
             if d > SLIDE_RADIUS:
                 continue
-            skill = cfg[C_SKILL_LEFT] if team == 0 else cfg[C_SKILL_RIGHT]
+            skill = rules.skill_left if team == 0 else rules.skill_right
             if own < 0 and ball[g, 2] < CONTROL_HEIGHT:  # a loose ball: poke it on
                 ball_dir[g, 0] = facing[g, q, 0] * 0.025
                 ball_dir[g, 1] = facing[g, q, 1] * 0.025
-                _slide_knocks_loose(aux, slide, g, q)
+                _slide_knocks_loose(play, slide, g, q)
                 return -1
             if own < 0:
                 continue
@@ -857,11 +905,11 @@ def _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_play
                 ball_dir[g, 0] = facing[g, q, 0] * 0.025 + 0.3 * (_uniform(rng, g) - 0.5) * 0.02
                 ball_dir[g, 1] = facing[g, q, 1] * 0.025 + 0.3 * (_uniform(rng, g) - 0.5) * 0.02
                 ball_dir[g, 2] = 0.0
-                aux[g, A_HOLD] = 0
-                _slide_knocks_loose(aux, slide, g, q)
+                play[g].hold = 0
+                _slide_knocks_loose(play, slide, g, q)
                 return -1
             slide[g, q] = 0
-            if cfg[C_FULL] > 0.5 and u < 0.45 + 0.25 * skill + 0.35:  # foul
+            if rules.full_game and u < 0.45 + 0.25 * skill + 0.35:  # foul
                 if _uniform(rng, g) < 0.2:
                     yellow[g, q] = True
                 return 1 - team
@@ -871,7 +919,7 @@ def _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_play
         if team == 0 and _controller(controlled, g, q) >= 0:
             chance = 0.22
         else:
-            skill = cfg[C_SKILL_LEFT] if team == 0 else cfg[C_SKILL_RIGHT]
+            skill = rules.skill_left if team == 0 else rules.skill_right
             chance = 0.06 + 0.24 * skill
         c = _controller(controlled, g, own)
         if c >= 0 and sticky[g, c, STICKY_DRIBBLE]:
@@ -883,15 +931,15 @@ def _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_play
         if ahead < 0.0:
             chance *= 0.5  # a tackle from behind
         if _uniform(rng, g) < chance:
-            _take(owner_team, owner_player, aux, g, q)
-            aux[g, A_KICKER] = own  # the loser cannot steal it straight back
-            aux[g, A_COOLDOWN] = 3
+            _take(owner_team, owner_player, play, g, q)
+            play[g].kicker = own  # the loser cannot steal it straight back
+            play[g].cooldown = 3
             return -1
     return -1
 
 
 @njit(cache=True, fastmath=True)
-def _ball_free(pos, present, roles, ball, ball_dir, owner_team, owner_player, aux, rng, cfg, g):
+def _ball_free(pos, present, roles, ball, ball_dir, owner_team, owner_player, play, rng, rules, g):
     """Move the free ball one step; the first player on its path may take it (keepers may save)."""
     x0, y0, z0 = ball[g, 0], ball[g, 1], ball[g, 2]
     vx, vy, vz = ball_dir[g, 0], ball_dir[g, 1], ball_dir[g, 2]
@@ -918,24 +966,24 @@ def _ball_free(pos, present, roles, ball, ball_dir, owner_team, owner_player, au
     x1, y1 = x0 + vx, y0 + vy
     ball_dir[g, 0], ball_dir[g, 1], ball_dir[g, 2] = vx, vy, vz
     ball[g, 0], ball[g, 1], ball[g, 2] = x1, y1, z1
-    if aux[g, A_COOLDOWN] > 0:
-        aux[g, A_COOLDOWN] -= 1
+    if play[g].cooldown > 0:
+        play[g].cooldown -= 1
     # who does the ball reach first on its way?
     speed = math.sqrt(vx * vx + vy * vy)
     best_t, best_p, best_d = 2.0, -1, 0.0
     zlow = min(z0, z1)
-    shot = aux[g, A_SHOT]
+    shot = play[g].shot
     for p in range(SLOTS):
         if not present[g, p]:
             continue
-        if p == aux[g, A_KICKER] and aux[g, A_COOLDOWN] > 0:
+        if p == play[g].kicker and play[g].cooldown > 0:
             continue
         team = _slot_team(p)
         is_gk = roles[g, p] == GK
         reach = CONTROL_RADIUS
         height = CONTROL_HEIGHT
         if is_gk:
-            skill = cfg[C_SKILL_LEFT] if team == 0 else cfg[C_SKILL_RIGHT]
+            skill = rules.skill_left if team == 0 else rules.skill_right
             height = KEEPER_HEIGHT
             reach = 0.03
             if shot >= 0 and shot != team:
@@ -951,7 +999,7 @@ def _ball_free(pos, present, roles, ball, ball_dir, owner_team, owner_player, au
     team = _slot_team(p)
     cx, cy = x0 + best_t * (x1 - x0), y0 + best_t * (y1 - y0)
     if roles[g, p] == GK and shot >= 0 and shot != team:
-        skill = cfg[C_SKILL_LEFT] if team == 0 else cfg[C_SKILL_RIGHT]
+        skill = rules.skill_left if team == 0 else rules.skill_right
         reach = KEEPER_REACH + KEEPER_REACH_SKILL * skill
         chance = (0.4 + 0.5 * skill) * (1.0 - 0.6 * best_d / reach) * min(max(1.4 - 8.0 * speed, 0.5), 1.0)
         u = _uniform(rng, g)
@@ -967,40 +1015,43 @@ def _ball_free(pos, present, roles, ball, ball_dir, owner_team, owner_player, au
             ball_dir[g, 0] = s * speed * (0.2 + 0.3 * _uniform(rng, g))
             ball_dir[g, 1] = speed * (_uniform(rng, g) - 0.5) * 1.2
             ball_dir[g, 2] = 0.004 * _uniform(rng, g)
-            aux[g, A_KICKER] = p
-            aux[g, A_COOLDOWN] = 3
-        aux[g, A_SHOT] = -1
-        aux[g, A_PASS_TARGET] = -1
-        aux[g, A_LAST_TOUCH] = team
-        aux[g, A_HOLD] = 0
+            play[g].kicker = p
+            play[g].cooldown = 3
+        play[g].shot = -1
+        play[g].pass_target = -1
+        play[g].last_touch = team
+        play[g].hold = 0
         return
     # control: easy for slow balls and for the intended receiver, hard for fast ones
     chance = min(max(1.45 - 14.0 * speed, 0.25), 1.0)
     if speed > 0.01:  # a moving ball is harder to stop at the end of his reach
         chance *= 1.0 - 0.4 * best_d / CONTROL_RADIUS
-    if p == aux[g, A_PASS_TARGET]:
+    if p == play[g].pass_target:
         chance = min(chance + 0.35, 1.0)
-    elif aux[g, A_KICKER] >= 0 and _slot_team(aux[g, A_KICKER]) != team and aux[g, A_COOLDOWN] >= KICK_COOLDOWN - 2:
+    elif play[g].kicker >= 0 and _slot_team(play[g].kicker) != team and play[g].cooldown >= KICK_COOLDOWN - 2:
         chance *= 0.4  # a ball struck past him a moment ago: little time to react
     if _uniform(rng, g) < chance:
-        _take(owner_team, owner_player, aux, g, p)
+        _take(owner_team, owner_player, play, g, p)
         ball[g, 0], ball[g, 1], ball[g, 2] = cx, cy, 0.0
     else:  # a touch that deflects it
         ang = 0.6 * (_uniform(rng, g) - 0.5)
         c, s_ = math.cos(ang), math.sin(ang)
         ball_dir[g, 0], ball_dir[g, 1] = 0.7 * (vx * c - vy * s_), 0.7 * (vx * s_ + vy * c)
-        aux[g, A_KICKER] = p
-        aux[g, A_COOLDOWN] = 2
-        aux[g, A_LAST_TOUCH] = team
-        aux[g, A_SHOT] = -1
+        play[g].kicker = p
+        play[g].cooldown = 2
+        play[g].last_touch = team
+        play[g].shot = -1
 
 
 @njit(cache=True, fastmath=True)
-def step_kernel(actions, pos, vel, present, roles, tired, yellow, ball, ball_dir, owner_team, owner_player,
-                game_mode, score, steps_left, controlled, designated, sticky, goal, done, end_reason, rng,
-                aux, slide, facing, intent, home, lazy, formations, cfg):
-    """Advance every game that is not done by one step. Returns the flat index of the first action
-    outside 0..18 (nothing is advanced then), or -1."""
+def step_kernel(actions, state, work, setup):
+    """Advance every game of ``state`` (a FootballState) that is not done by one step. Returns the
+    flat index of the first action outside 0..18 (nothing is advanced then), or -1."""
+    # STATE_FIELDS in order (vel: the players' dir)
+    (pos, vel, present, roles, tired, yellow, ball, ball_dir, ball_rot, owner_team, owner_player, game_mode, score,
+     steps_left, controlled, designated, sticky, goal, done, end_reason, checkpoints, rng) = state
+    play, slide, facing, intent = work.play, work.slide, work.facing, work.intent
+    home, lazy, formations, rules = setup.home, setup.lazy, setup.formations, setup.rules
     n_games, n_c = actions.shape
     for g in range(n_games):
         for c in range(n_c):
@@ -1012,24 +1063,24 @@ def step_kernel(actions, pos, vel, present, roles, tired, yellow, ball, ball_dir
         goal[g] = 0
         steps_left[g] -= 1
         if game_mode[g] != NORMAL:
-            aux[g, A_RESTART_T] += 1
+            play[g].restart_t += 1
         if owner_team[g] >= 0:
-            aux[g, A_HOLD] += 1
+            play[g].hold += 1
         # 1-2: decisions of agents and AI
         _agent_actions(actions, pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player,
-                       game_mode, controlled, sticky, aux, rng, intent, slide, g)
+                       game_mode, controlled, sticky, play, rng, intent, slide, g)
         _run_ai(pos, vel, present, roles, tired, ball, ball_dir, owner_team, owner_player, game_mode, controlled,
-                aux, rng, intent, slide, home, lazy, cfg, g)
+                play, rng, intent, slide, home, lazy, rules, g)
         # 3: players move
         _move_players(pos, vel, present, tired, owner_team, owner_player, game_mode, controlled, sticky, intent,
-                      slide, facing, cfg, g)
+                      slide, facing, rules, g)
         # 4: tackles, then the ball
         foul_for = _tackles(pos, present, roles, yellow, ball, ball_dir, owner_team, owner_player, game_mode,
-                            controlled, sticky, intent, aux, rng, slide, facing, lazy, cfg, g)
+                            controlled, sticky, intent, play, rng, slide, facing, lazy, rules, g)
         x0, y0, z0 = ball[g, 0], ball[g, 1], ball[g, 2]
         own = _owner_slot(owner_team, owner_player, g)
         if own < 0:
-            _ball_free(pos, present, roles, ball, ball_dir, owner_team, owner_player, aux, rng, cfg, g)
+            _ball_free(pos, present, roles, ball, ball_dir, owner_team, owner_player, play, rng, rules, g)
             own = _owner_slot(owner_team, owner_player, g)
         if own >= 0:  # the ball at the owner's feet (also when he just took it)
             if game_mode[g] == NORMAL:
@@ -1045,7 +1096,7 @@ def step_kernel(actions, pos, vel, present, roles, tired, yellow, ball, ball_dir
                 ball_dir[g, 0] = ball_dir[g, 1] = ball_dir[g, 2] = 0.0
         # 5: goal, out of play, restarts, end rules
         x1, y1 = ball[g, 0], ball[g, 1]
-        full = cfg[C_FULL] > 0.5
+        full = rules.full_game
         scored, out = -1, False
         if abs(x1) > 1.0:
             t = (math.copysign(1.0, x1) - x0) / (x1 - x0) if abs(x1 - x0) > 1e-12 else 1.0
@@ -1063,55 +1114,59 @@ def step_kernel(actions, pos, vel, present, roles, tired, yellow, ball, ball_dir
             goal[g] = 1 if scored == 0 else -1
             owner_team[g] = -1
             owner_player[g] = -1
-            if cfg[C_END_SCORE] > 0.5:
+            if rules.end_on_score:
                 done[g] = True
                 end_reason[g] = ENDED_SCORE
             else:
-                _kick_off(pos, vel, ball, ball_dir, owner_team, owner_player, game_mode, aux, slide, intent,
+                _kick_off(pos, vel, ball, ball_dir, owner_team, owner_player, game_mode, play, slide, intent,
                           formations, g, 1 - scored)
         elif out:
             owner_team[g] = -1
             owner_player[g] = -1
-            if cfg[C_END_OUT] > 0.5:
+            if rules.end_on_out_of_play:
                 done[g] = True
                 end_reason[g] = ENDED_OUT_OF_PLAY
             elif full:
-                last = aux[g, A_LAST_TOUCH]
+                last = play[g].last_touch
                 if abs(x1) > 1.0:
                     defending = 1 if x1 > 0 else 0  # the team whose goal line it crossed
                     if last == defending:
                         _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode,
-                                   aux, slide, g, CORNER, 1 - defending, math.copysign(0.99, x1),
+                                   play, slide, g, CORNER, 1 - defending, math.copysign(0.99, x1),
                                    math.copysign(0.41, y1))
                     else:
                         _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode,
-                                   aux, slide, g, GOAL_KICK, defending, math.copysign(0.92, x1), 0.0)
+                                   play, slide, g, GOAL_KICK, defending, math.copysign(0.92, x1), 0.0)
                 else:
                     team = 1 - last if last >= 0 else 0
-                    _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, aux,
+                    _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, play,
                                slide, g, THROW_IN, team, min(max(x1, -0.98), 0.98), math.copysign(0.42, y1))
         elif foul_for >= 0 and full:
-            _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, aux, slide, g,
+            _set_piece(pos, vel, present, roles, ball, ball_dir, owner_team, owner_player, game_mode, play, slide, g,
                        FREE_KICK, foul_for, min(max(x1, -0.97), 0.97), min(max(y1, -0.4), 0.4))
         if not done[g]:
-            if owner_team[g] == 1 and aux[g, A_LAST_OWNER] != 1 and cfg[C_END_POSS] > 0.5:
+            if owner_team[g] == 1 and play[g].last_owner != 1 and rules.end_on_possession_change:
                 done[g] = True
                 end_reason[g] = ENDED_POSSESSION_CHANGE
             elif steps_left[g] <= 0:
                 done[g] = True
                 end_reason[g] = ENDED_TIME
         if owner_team[g] >= 0:
-            aux[g, A_LAST_OWNER] = owner_team[g]
+            play[g].last_owner = owner_team[g]
         # 6: who the agents control next
-        _update_control(pos, present, roles, ball, owner_team, owner_player, controlled, designated, aux, g)
+        _update_control(pos, present, roles, ball, owner_team, owner_player, controlled, designated, play, g)
     return -1
 
 
 @njit(cache=True, fastmath=True)
-def reset_kernel(mask, seeds, use_seeds, pos, vel, present, roles, tired, yellow, ball, ball_dir, ball_rot,
-                 owner_team, owner_player, game_mode, score, steps_left, controlled, designated, sticky, goal,
-                 done, end_reason, checkpoints, rng, aux, slide, facing, intent, init_pos, init_present,
-                 init_roles, cfg):
+def reset_kernel(mask, seeds, use_seeds, state, work, setup):
+    """Restart the games where ``mask`` from the scenario's start; with ``use_seeds`` the i-th of them
+    takes its random stream from ``seeds[i]``."""
+    # STATE_FIELDS in order (vel: the players' dir)
+    (pos, vel, present, roles, tired, yellow, ball, ball_dir, ball_rot, owner_team, owner_player, game_mode, score,
+     steps_left, controlled, designated, sticky, goal, done, end_reason, checkpoints, rng) = state
+    play, slide, facing, intent, rules = work.play, work.slide, work.facing, work.intent, setup.rules
+    init_pos, init_present, init_roles = setup.init_pos, setup.init_present, setup.init_roles
     k = 0
     for g in range(mask.shape[0]):
         if not mask[g]:
@@ -1129,16 +1184,16 @@ def reset_kernel(mask, seeds, use_seeds, pos, vel, present, roles, tired, yellow
             tired[g, p] = 0.0
             yellow[g, p] = False
             slide[g, p] = 0
-        ball[g, 0], ball[g, 1], ball[g, 2] = cfg[C_BALL_X], cfg[C_BALL_Y], 0.0
+        ball[g, 0], ball[g, 1], ball[g, 2] = rules.ball_x, rules.ball_y, 0.0
         for i in range(3):
             ball_dir[g, i] = 0.0
             ball_rot[g, i] = 0.0
-        owner = int(cfg[C_INIT_OWNER])
+        owner = rules.initial_owner
         owner_team[g] = 0 if owner >= 0 else -1
         owner_player[g] = owner
-        game_mode[g] = int(cfg[C_INIT_MODE])
+        game_mode[g] = rules.initial_mode
         score[g, 0] = score[g, 1] = 0
-        steps_left[g] = int(cfg[C_EPISODE])
+        steps_left[g] = rules.episode_steps
         for c in range(sticky.shape[1]):
             for i in range(sticky.shape[2]):
                 sticky[g, c, i] = False
@@ -1146,20 +1201,60 @@ def reset_kernel(mask, seeds, use_seeds, pos, vel, present, roles, tired, yellow
         goal[g] = 0
         done[g] = False
         end_reason[g] = RUNNING
-        for i in range(aux.shape[1]):
-            aux[g, i] = 0
-        aux[g, A_LAST_TOUCH] = 0 if owner >= 0 else -1
-        aux[g, A_KICKER] = -1
-        aux[g, A_PASS_TARGET] = -1
-        aux[g, A_SHOT] = -1
-        aux[g, A_LAST_OWNER] = 0 if owner >= 0 else -1
-        _update_control(pos, present, roles, ball, owner_team, owner_player, controlled, designated, aux, g)
+        play[g].last_touch = 0 if owner >= 0 else -1
+        play[g].kicker = -1
+        play[g].cooldown = 0
+        play[g].pass_target = -1
+        play[g].shot = -1
+        play[g].restart_t = 0
+        play[g].hold = 0
+        play[g].last_owner = 0 if owner >= 0 else -1
+        _update_control(pos, present, roles, ball, owner_team, owner_player, controlled, designated, play, g)
 
 
 def skill(difficulty: float) -> float:
     """The AI's skill in [0.35, 1] for a GRF difficulty in [0, 1]: even GRF's easiest opponents
     defend and keep goal a little."""
     return 0.35 + 0.65 * difficulty
+
+
+def scenario_setup(s: Scenario, difficulty: float) -> Setup:
+    """The :class:`Setup` of scenario ``s`` with the right team's AI at ``difficulty``."""
+    init_pos = np.zeros((SLOTS, 2))
+    init_present = np.zeros(SLOTS, np.bool_)
+    init_roles = np.zeros(SLOTS, np.int8)
+    home = np.zeros((SLOTS, 2))
+    for lo, pts, roles, spots in ((0, s.left, s.left_roles, s.left_home),
+                                  (PLAYERS_PER_TEAM, s.right, s.right_roles, s.right_home)):
+        n = len(pts)
+        init_pos[lo:lo + n] = pts
+        init_present[lo:lo + n] = True
+        init_roles[lo:lo + n] = roles
+        home[lo:lo + n] = spots[:n] if len(spots) >= n else pts
+    lazy = np.zeros(SLOTS, np.bool_)
+    if s.lazy_opponents:
+        lazy[PLAYERS_PER_TEAM:PLAYERS_PER_TEAM + s.n_right] = np.asarray(s.right_roles) != GK
+    # kick-off formations: [0] the left team kicks off (the scenario's), [1] the right team does
+    # (each team takes the other's own-frame formation, mirrored)
+    formations = np.zeros((2, SLOTS, 2))
+    formations[0] = init_pos
+    formations[1] = init_pos
+    if s.full_game and s.n_left == s.n_right:
+        formations[1, :s.n_left] = -np.asarray(s.right)
+        formations[1, PLAYERS_PER_TEAM:PLAYERS_PER_TEAM + s.n_right] = -np.asarray(s.left)
+    # plain Python scalars: one Numba type for every scenario, hence one compiled kernel
+    rules = Rules(skill_left=float(skill(LEFT_TEAM_DIFFICULTY)), skill_right=float(skill(difficulty)),
+                  end_on_score=bool(s.end_on_score), end_on_out_of_play=bool(s.end_on_out_of_play),
+                  end_on_possession_change=bool(s.end_on_possession_change), full_game=bool(s.full_game),
+                  episode_steps=int(s.episode_steps), initial_mode=int(s.initial_mode),
+                  initial_owner=int(s.initial_owner), ball_x=float(s.ball[0]), ball_y=float(s.ball[1]))
+    return Setup(init_pos, init_present, init_roles, home, lazy, formations, rules)
+
+
+def _compiled(kernel, *args):
+    """``kernel`` compiled (or loaded from Numba's cache) for the types of ``args``; later calls must pass
+    arguments of exactly those types."""
+    return kernel.compile(tuple(typeof(a) for a in args))
 
 
 def _mix_seed(seed: int) -> np.uint64:
@@ -1191,7 +1286,8 @@ class FootballEngine:
         difficulty: the right team's AI strength in [0, 1]; None takes the scenario's.
 
     Attributes: ``scenario``, ``state`` (a :class:`~envs.football.state.FootballState`, updated in
-    place), ``difficulty``. Game ``i``'s random stream starts from seed ``i`` until
+    place), ``work`` (the engine's private :class:`EngineWork`), ``setup`` (the scenario's
+    :class:`Setup`), ``difficulty``. Game ``i``'s random stream starts from seed ``i`` until
     :meth:`reset` is given seeds.
     """
 
@@ -1214,55 +1310,18 @@ class FootballEngine:
         self.difficulty = float(difficulty)
         self.n_games, self.n_controlled = int(n_games), int(n_controlled)
         self.state = FootballState.allocate(self.n_games, self.n_controlled)
-        b = self.n_games
-        self._aux = np.zeros((b, N_AUX), np.int32)
-        self._slide = np.zeros((b, SLOTS), np.int32)
-        self._facing = np.zeros((b, SLOTS, 2))
-        self._intent = np.zeros((b, SLOTS, 2))
-        s = scenario
-        self._init_pos = np.zeros((SLOTS, 2))
-        self._init_present = np.zeros(SLOTS, np.bool_)
-        self._init_roles = np.zeros(SLOTS, np.int8)
-        self._home = np.zeros((SLOTS, 2))
-        for lo, pts, roles, home in ((0, s.left, s.left_roles, s.left_home),
-                                     (PLAYERS_PER_TEAM, s.right, s.right_roles, s.right_home)):
-            n = len(pts)
-            self._init_pos[lo:lo + n] = pts
-            self._init_present[lo:lo + n] = True
-            self._init_roles[lo:lo + n] = roles
-            self._home[lo:lo + n] = home[:n] if len(home) >= n else pts
-        self._lazy = np.zeros(SLOTS, np.bool_)
-        if s.lazy_opponents:
-            self._lazy[PLAYERS_PER_TEAM:PLAYERS_PER_TEAM + s.n_right] = np.asarray(s.right_roles) != GK
-        # kick-off formations: [0] the left team kicks off (the scenario's), [1] the right team does
-        # (each team takes the other's own-frame formation, mirrored)
-        self._formations = np.zeros((2, SLOTS, 2))
-        self._formations[0] = self._init_pos
-        self._formations[1] = self._init_pos
-        if s.full_game and s.n_left == s.n_right:
-            self._formations[1, :s.n_left] = -np.asarray(s.right)
-            self._formations[1, PLAYERS_PER_TEAM:PLAYERS_PER_TEAM + s.n_right] = -np.asarray(s.left)
-        self._cfg = np.zeros(N_CFG)
-        self._cfg[[C_SKILL_RIGHT, C_SKILL_LEFT, C_END_SCORE, C_END_OUT, C_END_POSS, C_FULL, C_EPISODE, C_N_LEFT,
-                   C_N_RIGHT, C_INIT_MODE, C_INIT_OWNER, C_BALL_X, C_BALL_Y]] = (
-            skill(self.difficulty), skill(LEFT_TEAM_DIFFICULTY), s.end_on_score, s.end_on_out_of_play,
-            s.end_on_possession_change, s.full_game, s.episode_steps, s.n_left, s.n_right, s.initial_mode,
-            s.initial_owner, s.ball[0], s.ball[1])
-        st = self.state
-        self._step_args = (st.pos, st.dir, st.present, st.roles, st.tired, st.yellow, st.ball, st.ball_dir,
-                           st.owner_team, st.owner_player, st.game_mode, st.score, st.steps_left, st.controlled,
-                           st.designated, st.sticky, st.goal, st.done, st.end_reason, st.rng, self._aux,
-                           self._slide, self._facing, self._intent, self._home, self._lazy, self._formations,
-                           self._cfg)
-        self._reset_args = (st.pos, st.dir, st.present, st.roles, st.tired, st.yellow, st.ball, st.ball_dir,
-                            st.ball_rot, st.owner_team, st.owner_player, st.game_mode, st.score, st.steps_left,
-                            st.controlled, st.designated, st.sticky, st.goal, st.done, st.end_reason,
-                            st.checkpoints, st.rng, self._aux, self._slide, self._facing, self._intent,
-                            self._init_pos, self._init_present, self._init_roles, self._cfg)
+        self.work = EngineWork(**allocate_fields(WORK_FIELDS, self.n_games))
+        self.setup = scenario_setup(scenario, self.difficulty)
         self._action_shape = (self.n_games, self.n_controlled)
         self._no_seeds = np.zeros(0, np.uint64)
         self._all = np.ones(self.n_games, np.bool_)
-        st.rng[:] = [_mix_seed(i) for i in range(self.n_games)]
+        # the kernels bound to this engine's types: a call then skips Numba's typing of each named tuple's
+        # arrays, which would cost more than a single game's step
+        self._reset_kernel = _compiled(reset_kernel, self._all, self._no_seeds, False, self.state, self.work,
+                                       self.setup)
+        self._step_kernel = _compiled(step_kernel, np.zeros(self._action_shape, np.int64), self.state, self.work,
+                                      self.setup)
+        self.state.rng[:] = [_mix_seed(i) for i in range(self.n_games)]
         self.reset()
 
     def reset(self, games: np.ndarray | None = None, seeds: np.ndarray | None = None) -> None:
@@ -1285,14 +1344,14 @@ class FootballEngine:
                 mask = np.zeros(self.n_games, np.bool_)
                 mask[g] = True
         if seeds is None:
-            reset_kernel(mask, self._no_seeds, False, *self._reset_args)
+            self._reset_kernel(mask, self._no_seeds, False, self.state, self.work, self.setup)
             return
         s = np.atleast_1d(np.asarray(seeds))
         n = int(mask.sum())
         if s.dtype.kind not in "iu" or s.shape != (n,) or (s.size and s.min() < 0):
             raise ValueError(f"seeds must be {n} non-negative integers (one per reset game), got {seeds!r}")
         mixed = np.array([_mix_seed(x) for x in s], np.uint64)
-        reset_kernel(mask, mixed, True, *self._reset_args)
+        self._reset_kernel(mask, mixed, True, self.state, self.work, self.setup)
 
     def step(self, actions: np.ndarray) -> None:
         """Advance every game that is not done by one step (0.1 s).
@@ -1309,7 +1368,9 @@ class FootballEngine:
             else:
                 raise ValueError(f"actions must have shape {self._action_shape} (n_games, n_controlled), "
                                  f"got {a.shape}")
-        bad = step_kernel(a, *self._step_args)
+        if not a.flags.c_contiguous:  # the layout the kernel was bound to
+            a = np.ascontiguousarray(a)
+        bad = self._step_kernel(a, self.state, self.work, self.setup)
         if bad >= 0:
             raise ValueError(f"action {a.flat[bad]!r} at index {np.unravel_index(bad, a.shape)} is not one of "
                              f"0..18 ({', '.join(f'{i} {n}' for i, n in enumerate(ACTIONS))})")

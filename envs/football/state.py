@@ -13,7 +13,7 @@ absent (``present`` False) and ignored everywhere. The agent controls left-team 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,61 +35,56 @@ RUNNING, ENDED_SCORE, ENDED_OUT_OF_PLAY, ENDED_POSSESSION_CHANGE, ENDED_TIME = r
 N_STICKY = 10  # left, top_left, top, top_right, right, bottom_right, bottom, bottom_left, sprint, dribble
 
 
-@dataclass
-class FootballState:
-    pos: np.ndarray  # float64 (B, 22, 2) player positions
-    dir: np.ndarray  # float64 (B, 22, 2) player movement per step
-    present: np.ndarray  # bool (B, 22) slot used by the scenario (and not sent off)
-    roles: np.ndarray  # int8 (B, 22)
-    tired: np.ndarray  # float64 (B, 22) tired factor in [0, 1] (0 fresh)
-    yellow: np.ndarray  # bool (B, 22) yellow cards
-    ball: np.ndarray  # float64 (B, 3) ball position (z = height)
-    ball_dir: np.ndarray  # float64 (B, 3) ball movement per step
-    ball_rot: np.ndarray  # float64 (B, 3) ball spin
-    owner_team: np.ndarray  # int8 (B,) LEFT, RIGHT or NO_TEAM
-    owner_player: np.ndarray  # int8 (B,) index within the owning team, -1 when nobody owns it
-    game_mode: np.ndarray  # int8 (B,) NORMAL ... PENALTY
-    score: np.ndarray  # int32 (B, 2) goals of the left and right team
-    steps_left: np.ndarray  # int32 (B,) steps until the episode's time limit
-    controlled: np.ndarray  # int8 (B, C) left-team player index (0..10) behind agent slot c
-    designated: np.ndarray  # int8 (B,) the player single-player control would pick
-    sticky: np.ndarray  # bool (B, C, 10) sticky-action flags of agent slot c
-    goal: np.ndarray  # int8 (B,) +1 left scored in the last step, -1 right scored, 0 neither
-    done: np.ndarray  # bool (B,) the episode has ended
-    end_reason: np.ndarray  # int8 (B,) RUNNING or ENDED_*
-    checkpoints: np.ndarray  # int8 (B, C) checkpoint rewards already paid to agent slot c
-    rng: np.ndarray  # uint64 (B,) per-game random stream state (the engine's generator)
+# dims of a field's shape: B the games of the batch, C the agent slots
+B, C = "B", "C"
+
+# The state's fields, each (dtype, shape, value of a fresh batch, meaning): the one definition that
+# FootballState, its allocation and the engine's kernels (which take the state as one bundle) share.
+STATE_FIELDS = {
+    "pos": (np.float64, (B, SLOTS, 2), 0, "player positions"),
+    "dir": (np.float64, (B, SLOTS, 2), 0, "player movement per step"),
+    "present": (np.bool_, (B, SLOTS), False, "slot used by the scenario (and not sent off)"),
+    "roles": (np.int8, (B, SLOTS), 0, "GK ... CF"),
+    "tired": (np.float64, (B, SLOTS), 0, "tired factor in [0, 1] (0 fresh)"),
+    "yellow": (np.bool_, (B, SLOTS), False, "yellow cards"),
+    "ball": (np.float64, (B, 3), 0, "ball position (z = height)"),
+    "ball_dir": (np.float64, (B, 3), 0, "ball movement per step"),
+    "ball_rot": (np.float64, (B, 3), 0, "ball spin"),
+    "owner_team": (np.int8, (B,), NO_TEAM, "LEFT, RIGHT or NO_TEAM"),
+    "owner_player": (np.int8, (B,), -1, "index within the owning team, -1 when nobody owns it"),
+    "game_mode": (np.int8, (B,), NORMAL, "NORMAL ... PENALTY"),
+    "score": (np.int32, (B, 2), 0, "goals of the left and right team"),
+    "steps_left": (np.int32, (B,), 0, "steps until the episode's time limit"),
+    "controlled": (np.int8, (B, C), 0, "left-team player index (0..10) behind agent slot c"),
+    "designated": (np.int8, (B,), 0, "the player single-player control would pick"),
+    "sticky": (np.bool_, (B, C, N_STICKY), False, "sticky-action flags of agent slot c"),
+    "goal": (np.int8, (B,), 0, "+1 left scored in the last step, -1 right scored, 0 neither"),
+    "done": (np.bool_, (B,), False, "the episode has ended"),
+    "end_reason": (np.int8, (B,), RUNNING, "RUNNING or ENDED_*"),
+    "checkpoints": (np.int8, (B, C), 0, "checkpoint rewards already paid to agent slot c"),
+    "rng": (np.uint64, (B,), 0, "per-game random stream state (the engine's generator)"),
+}
+
+
+def allocate_fields(fields: dict, n_games: int, n_controlled: int = 1) -> dict:
+    """The arrays of ``fields`` (a dict like :data:`STATE_FIELDS`) for a batch, by name."""
+    sizes = {B: n_games, C: n_controlled}
+    return {name: np.full(tuple(sizes.get(d, d) for d in shape), fill, dtype)
+            for name, (dtype, shape, fill, _) in fields.items()}
+
+
+class FootballState(NamedTuple("FootballStateFields", [(name, np.ndarray) for name in STATE_FIELDS])):
+    """The arrays of :data:`STATE_FIELDS` (``state.pos``, ``state.done``, ...), game first; a named
+    tuple so that the Numba kernels take it as one argument at no run-time cost."""
+
+    __slots__ = ()
 
     @classmethod
     def allocate(cls, n_games: int, n_controlled: int = 1) -> "FootballState":
-        """Zeroed arrays for ``n_games`` games with ``n_controlled`` agent-controlled players."""
+        """Fresh arrays for ``n_games`` games with ``n_controlled`` agent-controlled players."""
         if n_games < 1 or n_controlled < 1:
             raise ValueError(f"need n_games >= 1 and n_controlled >= 1, got {n_games}, {n_controlled}")
-        b, c = n_games, n_controlled
-        return cls(
-            pos=np.zeros((b, SLOTS, 2)),
-            dir=np.zeros((b, SLOTS, 2)),
-            present=np.zeros((b, SLOTS), dtype=np.bool_),
-            roles=np.zeros((b, SLOTS), dtype=np.int8),
-            tired=np.zeros((b, SLOTS)),
-            yellow=np.zeros((b, SLOTS), dtype=np.bool_),
-            ball=np.zeros((b, 3)),
-            ball_dir=np.zeros((b, 3)),
-            ball_rot=np.zeros((b, 3)),
-            owner_team=np.full(b, NO_TEAM, dtype=np.int8),
-            owner_player=np.full(b, -1, dtype=np.int8),
-            game_mode=np.zeros(b, dtype=np.int8),
-            score=np.zeros((b, 2), dtype=np.int32),
-            steps_left=np.zeros(b, dtype=np.int32),
-            controlled=np.zeros((b, c), dtype=np.int8),
-            designated=np.zeros(b, dtype=np.int8),
-            sticky=np.zeros((b, c, N_STICKY), dtype=np.bool_),
-            goal=np.zeros(b, dtype=np.int8),
-            done=np.zeros(b, dtype=np.bool_),
-            end_reason=np.zeros(b, dtype=np.int8),
-            checkpoints=np.zeros((b, c), dtype=np.int8),
-            rng=np.zeros(b, dtype=np.uint64),
-        )
+        return cls(**allocate_fields(STATE_FIELDS, n_games, n_controlled))
 
     @property
     def n_games(self) -> int:
@@ -100,8 +95,8 @@ class FootballState:
         return self.controlled.shape[1]
 
     def copy(self) -> "FootballState":
-        return FootballState(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+        return FootballState(*(a.copy() for a in self))
 
     def game(self, index: int) -> "FootballState":
         """Game ``index`` as a batch of one (copies)."""
-        return FootballState(**{f.name: getattr(self, f.name)[index : index + 1].copy() for f in fields(self)})
+        return FootballState(*(a[index : index + 1].copy() for a in self))

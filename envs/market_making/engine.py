@@ -48,9 +48,10 @@ at every decision):
 from __future__ import annotations
 
 import math
+from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof
 
 from envs.market_making import accounting as acc
 from envs.market_making import queues
@@ -71,13 +72,85 @@ OF_QTY, OF_SIZE, OF_FRONT, OF_SEEN, OF_PQTY, OF_EXEC = range(6)
 CF_TICK, CF_MAKER_FEE, CF_TAKER_FEE, CF_LIMIT, CF_POWER, CF_THRESHOLD, CF_VOLUME = range(7)
 # int config
 CI_QUEUE, CI_CLOCK, CI_DT, CI_EVERY, CI_LATENCY, CI_TRACK = range(6)
-# clock state: int (times) and float
-K_NEXT_T, K_MSGS, K_NOW = range(3)
-KF_MID0, KF_VOLUME, KF_LAST_MID = range(3)
-# per-step accumulators (the env zeroes them before each advance)
-(S_BUY_FILL, S_SELL_FILL, S_FILLS, S_CAPTURE, S_BUY_VOLUME, S_SELL_VOLUME, S_MID_UP, S_MID_DOWN,
- S_ROWS, S_MESSAGES, S_TRADES) = range(11)
-STEP_SIZE = 11
+# A game's clock: one record per game, its fields named (a record array is one array to the kernels).
+CLOCK = np.dtype([
+    ("next_t", np.int64),  # the time clock's next decision (ns)
+    ("msgs", np.int64),  # messages since the last decision (tick clock)
+    ("now", np.int64),  # the time of the last decision (ns)
+    ("mid0", np.float64),  # the mid at the last decision (event clock's reference)
+    ("volume", np.float64),  # traded quantity since the last decision (volume clock)
+    ("last_mid", np.float64),  # the last mid tracked (mid moves)
+])
+# A game's accumulators over one step (zeroed before each advance), one record per game.
+STEP = np.dtype([(name, np.float64) for name in (
+    "buy_fill", "sell_fill", "fills", "capture",  # our maker fills (base), their count, spread captured
+    "buy_volume", "sell_volume",  # traded notional by buyer- and seller-initiated trades
+    "mid_up", "mid_down",  # relative mid moves up and down
+    "rows", "messages", "trades",  # events replayed
+)])
+
+
+class Book(NamedTuple):
+    """One game's L2 book as the book's kernels take it (see :class:`~envs.market_making.data.book.L2Book`)."""
+
+    bid: np.ndarray
+    ask: np.ndarray
+    over_bid: Any
+    over_ask: Any
+    state: np.ndarray
+
+
+class Rows(NamedTuple):
+    """Event columns (of an :class:`EventTable`, or several days' concatenated), ``ticks`` as ints."""
+
+    kind: np.ndarray
+    side: np.ndarray
+    ticks: np.ndarray
+    qty: np.ndarray
+    flags: np.ndarray
+    time: np.ndarray
+
+
+class Tape(NamedTuple):
+    """A day's book after every row (:func:`build_tape`): best indices, level counts, and the
+    order-flow-imbalance slot and increment of a level update."""
+
+    best_bid: np.ndarray
+    best_ask: np.ndarray
+    n_bid: np.ndarray
+    n_ask: np.ndarray
+    slot: np.ndarray
+    inc: np.ndarray
+
+
+class Game(NamedTuple):
+    """One game's orders (``OI_*``, ``OF_*`` columns per side), account, configuration (``CF_*``,
+    ``CI_*``), clock (a :data:`CLOCK` record), step accumulators (a :data:`STEP` record) and
+    order-flow imbalance per side and level."""
+
+    oi: np.ndarray
+    of: np.ndarray
+    account: np.ndarray
+    cf: np.ndarray
+    ci: np.ndarray
+    clock: Any
+    step: Any
+    ofi: np.ndarray
+
+
+@njit(cache=True, nogil=True, inline="always")
+def clear_step(step):
+    step.buy_fill = 0.0
+    step.sell_fill = 0.0
+    step.fills = 0.0
+    step.capture = 0.0
+    step.buy_volume = 0.0
+    step.sell_volume = 0.0
+    step.mid_up = 0.0
+    step.mid_down = 0.0
+    step.rows = 0.0
+    step.messages = 0.0
+    step.trades = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -166,12 +239,12 @@ def maker_fill(o, volume, oi, of, account, cf, step, mid):
     account[acc.MAKER_QTY] += fill
     account[acc.MAKER_NOTIONAL] += fill * price
     if o == BID_SIDE:
-        step[S_BUY_FILL] += fill
+        step.buy_fill += fill
     else:
-        step[S_SELL_FILL] += fill
-    step[S_FILLS] += 1.0
+        step.sell_fill += fill
+    step.fills += 1.0
     if mid == mid and mid > 0.0:
-        step[S_CAPTURE] += fill * direction * (mid - price) / mid
+        step.capture += fill * direction * (mid - price) / mid
     of[o, OF_QTY] -= fill
     of[o, OF_EXEC] += fill
     if of[o, OF_QTY] <= 1e-12 * of[o, OF_SIZE]:
@@ -418,15 +491,19 @@ def order_ticks(oi):
 
 
 @njit(cache=True, nogil=True)
-def replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, tape, tbb, tba, tnb, tna, tslot,
-           tinc, start, stop, oi, of, account, cf, ci, clk, clkf, step, ofi):
-    """Replay rows from ``start`` until the clock fires or ``stop``; returns the next row.
+def replay(book, rows, day_tape, tape, start, stop, game):
+    """Replay ``rows`` from ``start`` until the clock fires or ``stop`` into ``book`` and ``game``;
+    returns the next row.
 
-    With ``tape`` (``tbb`` .. ``tinc``: the day's tape) the book keeps its levels by one store per row
-    and reads its state off the tape (``bs`` is brought up to date wherever something reads it, and on
-    return); without, each row goes through the book's kernels and the tape is not read.
+    With ``tape`` (``day_tape``: the day's :class:`Tape`) the book keeps its levels by one store per
+    row and reads its state off the tape (``bs`` is brought up to date wherever something reads it,
+    and on return); without, each row goes through the book's kernels and the tape is not read.
     The counters, the mid tracking and the event clock's reference, and our orders' ticks live in
     locals, stored back on return and refreshed after the (rare) calls that change them."""
+    bid, ask, over_bid, over_ask, bs = book
+    kind, side, ticks, qty, flags, time = rows
+    tbb, tba, tnb, tna, tslot, tinc = day_tape
+    oi, of, account, cf, ci, clk, step, ofi = game
     tick_size = cf[CF_TICK]
     clock = ci[CI_CLOCK]
     model = ci[CI_QUEUE]
@@ -438,16 +515,16 @@ def replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time
     flat_ofi = ofi.reshape(ofi.size)
     watch_mid = track or clock == EVENT
     threshold = cf[CF_THRESHOLD]
-    next_t = clk[K_NEXT_T]
-    msgs = clk[K_MSGS]
+    next_t = clk.next_t
+    msgs = clk.msgs
     rows = 0
     messages = 0
     bid_at, ask_at = order_ticks(oi)
     pending = oi[0, OI_PENDING] != 0 or oi[1, OI_PENDING] != 0
-    last = clkf[KF_LAST_MID]
-    mid0 = clkf[KF_MID0]
-    up = step[S_MID_UP]
-    down = step[S_MID_DOWN]
+    last = clk.last_mid
+    mid0 = clk.mid0
+    up = step.mid_up
+    down = step.mid_down
     message_start = True
     r = start
     while r < stop:
@@ -458,7 +535,7 @@ def replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time
             if clock == TIME or pending:
                 t = time[u]
                 if clock == TIME and t >= next_t:
-                    clk[K_NOW] = next_t
+                    clk.now = next_t
                     break
                 if pending:
                     for o in range(2):
@@ -474,12 +551,12 @@ def replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time
             tk = ticks[u]
             q = qty[u]
             aggressor = side[u]
-            step[S_TRADES] += 1.0
-            clkf[KF_VOLUME] += q
+            step.trades += 1.0
+            clk.volume += q
             if aggressor > 0:
-                step[S_BUY_VOLUME] += q * tk * tick_size
+                step.buy_volume += q * tk * tick_size
             elif aggressor < 0:
-                step[S_SELL_VOLUME] += q * tk * tick_size
+                step.sell_volume += q * tk * tick_size
             left_bid = 0.0
             left_ask = 0.0
             if aggressor <= 0 and tk <= bid_at:
@@ -552,36 +629,34 @@ def replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time
                         if not mid0 == mid0:
                             mid0 = mid
                         elif abs(mid / mid0 - 1.0) >= threshold:
-                            clk[K_NOW] = time[r]
+                            clk.now = time[r]
                             r += 1
                             break
-            if (clock == TICK and msgs >= ci[CI_EVERY]) or (clock == VOLUME and clkf[KF_VOLUME] >= cf[CF_VOLUME]):
-                clk[K_NOW] = time[r]
+            if (clock == TICK and msgs >= ci[CI_EVERY]) or (clock == VOLUME and clk.volume >= cf[CF_VOLUME]):
+                clk.now = time[r]
                 r += 1
                 break
         r += 1
-    step[S_ROWS] += rows
-    step[S_MESSAGES] += messages
-    step[S_MID_UP] = up
-    step[S_MID_DOWN] = down
-    clk[K_MSGS] = msgs
-    clkf[KF_LAST_MID] = last
-    clkf[KF_MID0] = mid0
+    step.rows += rows
+    step.messages += messages
+    step.mid_up = up
+    step.mid_down = down
+    clk.msgs = msgs
+    clk.last_mid = last
+    clk.mid0 = mid0
     if r >= stop and stop > start:
-        clk[K_NOW] = max(clk[K_NOW], time[stop - 1])
+        clk.now = max(clk.now, time[stop - 1])
     if tape and r > start:
         tape_book(bs, tbb, tba, tnb, tna, r - 1)
     return min(r, stop)
 
 
 @njit(cache=True, nogil=True)
-def advance(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, start, stop,
-            oi, of, account, cf, ci, clk, clkf, step, ofi):
-    """Replay rows from ``start`` until the clock fires or ``stop`` through the book's kernels (no
+def advance(book, rows, start, stop, game):
+    """Replay ``rows`` from ``start`` until the clock fires or ``stop`` through the book's kernels (no
     tape); returns the next row."""
     none = np.empty(0, np.int32)
-    return replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, False, none, none, none,
-                  none, none, np.empty(0, np.float64), start, stop, oi, of, account, cf, ci, clk, clkf, step, ofi)
+    return replay(book, rows, Tape(none, none, none, none, none, np.empty(0, np.float64)), False, start, stop, game)
 
 
 @njit(cache=True, nogil=True)
@@ -623,17 +698,16 @@ def flatten(bid, ask, over_bid, over_ask, bs, oi, of, account, cf):
 
 
 @njit(cache=True, nogil=True)
-def replay_to_decision(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, tape, tbb, tba, tnb,
-                       tna, tslot, tinc, cursor, stop, oi, of, account, cf, ci, clk, clkf, step, ofi):
+def replay_to_decision(book, rows, day_tape, tape, cursor, stop, game):
     """:meth:`Engine.advance` in compiled code (:func:`replay`, with or without the tape); returns
     the new cursor."""
-    clk[K_MSGS] = 0
-    clkf[KF_VOLUME] = 0.0
-    clkf[KF_MID0] = mid_price(bs, over_bid, over_ask, cf[CF_TICK])
-    cursor = replay(bid, ask, over_bid, over_ask, bs, kind, side, ticks, qty, flags, time, tape, tbb, tba, tnb, tna,
-                    tslot, tinc, cursor, stop, oi, of, account, cf, ci, clk, clkf, step, ofi)
+    clock, ci = game.clock, game.ci
+    clock.msgs = 0
+    clock.volume = 0.0
+    clock.mid0 = mid_price(book.state, book.over_bid, book.over_ask, game.cf[CF_TICK])
+    cursor = replay(book, rows, day_tape, tape, cursor, stop, game)
     if ci[CI_CLOCK] == TIME and cursor < stop:
-        clk[K_NEXT_T] = clk[K_NOW] + ci[CI_DT]
+        clock.next_t = clock.now + ci[CI_DT]
     return cursor
 
 
@@ -668,6 +742,10 @@ class Engine:
     (base quantity; ``inf``: none), ``clock`` (``time``, ``tick``, ``event``, ``volume``,
     ``none``) with ``dt_ns``, ``every``, ``threshold``, ``volume``, and ``depth`` (levels of
     order-flow imbalance tracked per step; 0: no feature tracking, the fastest loop).
+
+    State: ``oi``/``of`` (orders), ``account``, ``clock`` (a :data:`CLOCK` record), ``step`` (a
+    :data:`STEP` record), ``ofi``; the kernels take them bundled as ``game`` (a :class:`Game`), the
+    book as ``book_arrays`` (a :class:`Book`) and the event columns as ``rows`` (:class:`Rows`).
     """
 
     def __init__(self, table: EventTable, *, queue: str = "conservative", queue_power: float = 2.0,
@@ -683,28 +761,39 @@ class Engine:
         self.kind, self.side, self.qty, self.flags, self.time = (table.kind, table.side, table.qty,
                                                                  table.flags, table.time)
         self.ticks = ticks_of(table)
+        self.rows = Rows(self.kind, self.side, self.ticks, self.qty, self.flags, self.time)
         self.tick_size = table.tick_size
         self.book = L2Book.for_table(table)
         self.ofi = np.zeros((2, max(depth, 1)), np.float64)
-        self.step = np.zeros(STEP_SIZE, np.float64)
+        self.step = np.zeros(1, STEP)[0]
+        self.clock = np.zeros(1, CLOCK)[0]
         self.initial_cash = float(cash)
         self.reset()
 
     @classmethod
     def over(cls, table: EventTable, book: L2Book, *, cf: np.ndarray, ci: np.ndarray, oi: np.ndarray,
-             of: np.ndarray, account: np.ndarray, clk: np.ndarray, clkf: np.ndarray, step: np.ndarray,
-             ofi: np.ndarray, cursor: int, stop: int) -> Engine:
-        """An Engine reading and writing state arrays it does not own (one game of
-        :class:`~envs.market_making.games.Games`), for its methods; its ``cursor`` and ``stop`` are
-        the owner's to keep up to date (rows of ``table``)."""
+             of: np.ndarray, account: np.ndarray, clock: np.void, step: np.void, ofi: np.ndarray, cursor: int,
+             stop: int) -> Engine:
+        """An Engine reading and writing state it does not own (one game of
+        :class:`~envs.market_making.games.Games`; ``clock`` and ``step`` are records of its arrays),
+        for its methods; its ``cursor`` and ``stop`` are the owner's to keep up to date (rows of ``table``)."""
         e = cls.__new__(cls)
         e.table = table
         e.kind, e.side, e.qty, e.flags, e.time = table.kind, table.side, table.qty, table.flags, table.time
         e.ticks, e.tick_size, e.book = ticks_of(table), table.tick_size, book
+        e.rows = Rows(e.kind, e.side, e.ticks, e.qty, e.flags, e.time)
         e.cf, e.ci, e.oi, e.of, e.account = cf, ci, oi, of, account
-        e.clk, e.clkf, e.step, e.ofi = clk, clkf, step, ofi
+        e.clock, e.step, e.ofi = clock, step, ofi
         e.initial_cash, e.cursor, e.stop = 0.0, int(cursor), int(stop)
+        e._bind()
         return e
+
+    def _bind(self) -> None:
+        """The kernels' bundles of this engine's state."""
+        b = self.book
+        self.book_arrays = Book(b.bid, b.ask, b.over_bid, b.over_ask, b.state)
+        self.game = Game(self.oi, self.of, self.account, self.cf, self.ci, self.clock, self.step, self.ofi)
+        self._advance = None
 
     # -- episode --------------------------------------------------------------------------------
     def reset(self, start: int = 0, stop: int | None = None) -> None:
@@ -718,9 +807,11 @@ class Engine:
         self.cursor = restart(b.bid, b.ask, b.over_bid, b.over_ask, b.state, self.kind, self.side, self.ticks,
                               self.qty, self.flags, 0, start, self.stop)
         now = int(self.time[max(self.cursor - 1, 0)]) if len(self.table) else 0
-        self.clk = np.array([now + self.ci[CI_DT], 0, now], np.int64)
         mid = self.mid
-        self.clkf = np.array([mid, 0.0, mid], np.float64)
+        c = self.clock
+        c["next_t"], c["msgs"], c["now"] = now + self.ci[CI_DT], 0, now
+        c["mid0"], c["volume"], c["last_mid"] = mid, 0.0, mid
+        self._bind()
 
     @property
     def done(self) -> bool:
@@ -729,27 +820,27 @@ class Engine:
     def advance(self) -> bool:
         """Replay to the next decision; False when the rows ran out first. The step accumulators
         (``step``, ``ofi``) add up until :meth:`clear_step`."""
-        b = self.book
-        self.clk[K_MSGS] = 0
-        self.clkf[KF_VOLUME] = 0.0
-        self.clkf[KF_MID0] = self.mid
-        self.cursor = advance(b.bid, b.ask, b.over_bid, b.over_ask, b.state, self.kind, self.side,
-                              self.ticks, self.qty, self.flags, self.time, self.cursor, self.stop,
-                              self.oi, self.of, self.account, self.cf, self.ci, self.clk, self.clkf,
-                              self.step, self.ofi)
+        c = self.clock
+        c["msgs"] = 0
+        c["volume"] = 0.0
+        c["mid0"] = self.mid
+        if self._advance is None:  # compiled for the bundles' types once: a call then skips Numba's typing of them
+            self._advance = advance.compile(tuple(typeof(a) for a in (self.book_arrays, self.rows, 0, 0, self.game)))
+        self.cursor = self._advance(self.book_arrays, self.rows, self.cursor, self.stop, self.game)
         if self.ci[CI_CLOCK] == TIME and self.cursor < self.stop:
-            self.clk[K_NEXT_T] = self.clk[K_NOW] + self.ci[CI_DT]
+            c["next_t"] = c["now"] + self.ci[CI_DT]
         return self.cursor < self.stop
 
     def clear_step(self) -> None:
-        self.step[:] = 0.0
+        for name in STEP.names:
+            self.step[name] = 0.0
         self.ofi[:] = 0.0
 
     # -- orders ---------------------------------------------------------------------------------
     def quote(self, o: int, tick: int, qty: float) -> None:
         """Quote side ``o`` (0 bid, 1 ask) at ``tick`` for ``qty``; ``qty`` <= 0 cancels the side."""
         b = self.book
-        place(o, int(tick), float(qty), int(self.clk[K_NOW]), b.bid, b.ask, b.over_bid, b.over_ask,
+        place(o, int(tick), float(qty), int(self.clock["now"]), b.bid, b.ask, b.over_bid, b.over_ask,
               b.state, self.oi, self.of, self.account, self.ci)
 
     def cancel(self, o: int) -> None:
@@ -775,7 +866,7 @@ class Engine:
     # -- reading --------------------------------------------------------------------------------
     @property
     def now(self) -> int:
-        return int(self.clk[K_NOW])
+        return int(self.clock["now"])
 
     def best_ticks(self) -> tuple[int, int]:
         b = self.book
