@@ -1,47 +1,48 @@
 """Classical market makers with the rlkit agent contract: Avellaneda-Stoikov, GLFT, fixed spread.
 
-They do not learn. Their quotes come from the env's raw state, not from the observation (scaled
-features): :meth:`~envs.market_making.env.MarketMakingEnv.market_state` gives the mid, the tick,
-the inventory, the time left and, for every action, the bid and ask it would quote now. The agent
-computes its desired bid and ask (:mod:`agents.market_making.quoting`) and takes the action whose
-quotes are nearest (:func:`~agents.market_making.quoting.nearest_action`; with the reference
-layout, which lacks (0, 0), a wish to quote both touches becomes (0, 4) or (4, 0)). They never take
-the no-op or the flatten action; the env flattens at the episode's end.
+They do not learn. Their quotes come from the env's raw market state, not from the scaled
+features: they need :class:`~envs.market_making.env.MarketMakingEnv` made with
+``market_observation=True``, whose observation is then a Dict of the features and the state of
+:meth:`~envs.market_making.env.MarketMakingEnv.market_state` (the mid, the tick, the inventory, the
+time left, the market's trades in the last step and, for every action, the bid and ask it would
+quote now). The classes declare it (``env_requirements``), so ``rlkit train`` builds the env that
+way; an env without it is refused by :meth:`QuotingAgent.check_env`. The agent computes its desired
+bid and ask (:mod:`agents.market_making.quoting`) and takes the action whose quotes are nearest
+(:func:`~agents.market_making.quoting.nearest_action`; with the reference layout, which lacks
+(0, 0), a wish to quote both touches becomes (0, 4) or (4, 0)). They never take the no-op or the
+flatten action; the env flattens at the episode's end.
 
-``predict(observation)`` finds the env that produced the observation among the
-:class:`MarketMakingEnv` instances alive in this process
-(:func:`~envs.market_making.env.observing_envs`), so ``rlkit train``'s evaluation and ``rlkit
-evaluate``, which hand an agent only observations, work as for a learner. An observation that no
-live env produced (another process's env, a ``VecNormalize``d one) is refused with a clear message.
-Inside ``learn`` the agent reads each training env directly (``VecEnv.env_method``, so subprocess
-envs work there too).
-
-``learn(total_timesteps)`` drives the training env with these quotes for ``total_timesteps``
-steps with SB3's callback protocol (each vectorised step a rollout of length one), so the host's
-evaluation, checkpoints and TensorBoard work as for a learner.
+Everything a decision needs is in the observation, so ``predict(observation)`` works wherever the
+observation comes from: rlkit's evaluation, a subprocess VecEnv, Ray. ``learn(total_timesteps)``
+drives the training env with these quotes for ``total_timesteps`` steps with SB3's callback
+protocol (each vectorised step a rollout of length one), so the host's evaluation, checkpoints and
+TensorBoard work as for a learner.
 
 Online estimates (``sigma``, and ``A`` for GLFT): :class:`~agents.market_making.quoting.MarketEstimator`,
-one per env, reset when the env starts an episode. A saved agent stores its hyper-parameters
-only: the loaded agent quotes exactly as the saved one on any episode it starts.
+one per row of the observations the agent is handed (row ``i`` of a batch is env ``i`` of a
+VecEnv; a single observation is row 0), started afresh when that row's episode starts
+(``decisions == 0``). ``predict`` and ``learn`` keep separate estimators, so an evaluation during
+training does not disturb the training env's. A saved agent stores its hyper-parameters only: the
+loaded agent quotes exactly as the saved one on any episode it starts.
 """
 
 from __future__ import annotations
 
-import json
-import weakref
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
+from agents.checkpoint import load_agent, save_agent
 from agents.market_making.quoting import (MarketEstimator, avellaneda_stoikov_quotes,
                                           fixed_spread_quotes, glft_quotes, nearest_action)
-from agents.archive import read_archive, write_archive
 from agents.rollout import StepRunner
 
-SAVE_FORMAT = 1
-META_FILE = "agent.json"
+SAVE_FORMAT = 2  # 1: a zip of agent.json (before rlkit's shared checkpoint format)
 ENV_NAME = "rlkit/MarketMaking-v0 (env=market_making)"
+# what act() reads of the market observation (envs.market_making.env.market_observation_space)
+MARKET_KEYS = ("time", "time_left", "mid", "inventory", "decisions", "step_trades", "action_quotes",
+               "action_quoted")
 
 
 def _is_market_making(env: Any) -> bool:
@@ -57,17 +58,50 @@ def _is_market_making(env: Any) -> bool:
     return isinstance(getattr(env, "unwrapped", env), MarketMakingEnv)
 
 
+def _observes_market(env: Any) -> bool:
+    space = getattr(env, "observation_space", None)
+    return isinstance(space, spaces.Dict) and all(key in space.spaces for key in MARKET_KEYS)
+
+
+def market_states(observation: Any) -> tuple[list[dict], bool]:
+    """The market state of each row of a market observation (single or batched), as
+    :meth:`~envs.market_making.env.MarketMakingEnv.market_state` gives it (NaN where a side is not
+    quoted), and whether the observation was a single one."""
+    if not isinstance(observation, dict) or any(key not in observation for key in MARKET_KEYS):
+        raise ValueError(
+            f"a quoting agent reads the market state from the observation: a Dict with {', '.join(MARKET_KEYS)}, "
+            f"as {ENV_NAME} gives with market_observation=True (got "
+            f"{sorted(observation) if isinstance(observation, dict) else type(observation).__name__})")
+    quotes = np.asarray(observation["action_quotes"], np.float64)
+    single = quotes.ndim == 2
+    quotes = quotes.reshape((-1,) + quotes.shape[-2:])
+    quoted = np.asarray(observation["action_quoted"]).reshape(quotes.shape).astype(bool)
+    quotes = np.where(quoted, quotes, np.nan)
+    scalars = {key: np.asarray(observation[key], np.float64).reshape(len(quotes)) for key in MARKET_KEYS[:6]}
+    states = [{**{key: float(values[i]) for key, values in scalars.items()}, "action_quotes": quotes[i]}
+              for i in range(len(quotes))]
+    for state in states:
+        state["decisions"] = int(state["decisions"])
+    return states, single
+
+
 class QuotingAgent(StepRunner):
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
+    # the env arguments the agent needs (rlkit's host applies them when it builds the envs)
+    env_requirements: ClassVar[dict[str, Any]] = {"market_observation": True}
 
     @classmethod
     def check_env(cls, env: Any) -> None:
-        """Raise ValueError unless ``env`` is a market-making env (the agent contract)."""
+        """Raise ValueError unless ``env`` is a market-making env that observes the market state
+        (the agent contract)."""
         if not _is_market_making(env):
             name = getattr(getattr(env, "spec", None), "id", None) or type(getattr(env, "unwrapped", env)).__name__
             raise ValueError(f"{cls.__name__} quotes bid and ask prices from a limit-order book: it needs "
                              f"{ENV_NAME}, not {name}")
+        if not _observes_market(env):
+            raise ValueError(f"{cls.__name__} reads the raw market state from the observation: make "
+                             f"{ENV_NAME} with market_observation=True")
 
     def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
                  verbose: int = 0, **hyperparameters: Any) -> None:
@@ -84,9 +118,9 @@ class QuotingAgent(StepRunner):
         self._total_timesteps = 0
         self._last_obs: Any = None
         self._logger: Any = None
-        self._estimators: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._remote_estimators: dict[Any, MarketEstimator] = {}
-        self._last_env: Any = None
+        # one estimator per observation row: for predict's callers, and for learn's training env
+        self._estimators: dict[int, MarketEstimator] = {}
+        self._training_estimators: dict[int, MarketEstimator] = {}
 
     # -- quoting ----------------------------------------------------------------------------
     def quotes(self, state: dict, estimator: MarketEstimator) -> tuple[float, float]:
@@ -106,15 +140,15 @@ class QuotingAgent(StepRunner):
         bid, ask = self.quotes(state, estimator)
         return nearest_action(state["action_quotes"], bid, ask)
 
-    def _estimator_for(self, store: Any, key: Any, state: dict) -> MarketEstimator:
-        estimator = store.get(key)
-        if estimator is None or state["decisions"] == 0:
-            estimator = store[key] = self._new_estimator()  # a new episode: fresh estimates
-        return estimator
-
-    def _act_local(self, env: Any) -> int:
-        state = env.market_state()
-        return self.act(state, self._estimator_for(self._estimators, env, state))
+    def _act_on(self, observation: Any, estimators: dict[int, MarketEstimator]) -> tuple[np.ndarray, bool]:
+        states, single = market_states(observation)
+        actions = np.empty(len(states), np.int64)
+        for row, state in enumerate(states):
+            estimator = estimators.get(row)
+            if estimator is None or state["decisions"] == 0:
+                estimator = estimators[row] = self._new_estimator()  # a new episode: fresh estimates
+            actions[row] = self.act(state, estimator)
+        return actions, single
 
     # -- SB3 surface ------------------------------------------------------------------------
     def get_env(self) -> Any:
@@ -123,57 +157,31 @@ class QuotingAgent(StepRunner):
     def set_env(self, env: Any) -> None:
         self.check_env(env)
         self.env, self._last_obs = env, None
+        self._training_estimators = {}
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        """The action for one observation or a batch, read from the env that produced each
-        (``deterministic`` is ignored: the quotes are deterministic)."""
-        from envs.market_making.env import observing_envs
-
-        observation = np.asarray(observation)
-        single = observation.ndim == 1
-        actions = []
-        for row in observation.reshape(-1, observation.shape[-1]):
-            envs = observing_envs(row)
-            if not envs:
-                raise ValueError(
-                    f"{type(self).__name__} reads the raw book from the env that produced the observation, "
-                    f"and no {ENV_NAME} in this process did: predict on observations of a live, "
-                    f"un-normalised env (vec_env=dummy, no VecNormalize)")
-            env = self._last_env if self._last_env in envs else envs[0]
-            self._last_env = env
-            actions.append(self._act_local(env))
-        actions = np.asarray(actions, dtype=np.int64)
+        """The action for one market observation or a batch (``deterministic`` is ignored: the
+        quotes are deterministic)."""
+        actions, single = self._act_on(observation, self._estimators)
         return (actions[0] if single else actions), state
 
-    def _vec_actions(self, env: Any) -> np.ndarray:
-        local = getattr(env, "envs", None)
-        if local is not None:
-            return np.array([self._act_local(e.unwrapped) for e in local], dtype=np.int64)
-        states = env.env_method("market_state")
-        return np.array([self.act(s, self._estimator_for(self._remote_estimators, (id(env), i), s))
-                         for i, s in enumerate(states)], dtype=np.int64)
-
     def _actions(self, env: Any) -> np.ndarray:
-        return self._vec_actions(env)
+        return self._act_on(self._last_obs, self._training_estimators)[0]
 
     # -- saving -----------------------------------------------------------------------------
     def save(self, path: Any) -> None:
-        """A zip holding the class, the hyper-parameters and the step counter (JSON)."""
-        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "module": type(self).__module__,
-                "hyperparameters": self.hyperparameters, "seed": self.seed, "num_timesteps": self.num_timesteps}
-        write_archive(path, {
-            META_FILE: json.dumps(meta, indent=2),
-        })
+        """rlkit's checkpoint (:mod:`agents.checkpoint`): the hyper-parameters, the seed and the step
+        counter."""
+        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters,
+                   {"seed": self.seed, "num_timesteps": self.num_timesteps})
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> QuotingAgent:
         """The agent ``save`` wrote (``env``: optional, the env to ``learn`` on)."""
-        meta = read_archive(path, META_FILE, json.loads, kind="quoting agent", save_format=SAVE_FORMAT,
-                             class_name=cls.__name__)
-        agent = cls(env=env, seed=meta["seed"], device=device, verbose=kwargs.get("verbose", 0),
-                    **meta["hyperparameters"])
-        agent.num_timesteps = int(meta["num_timesteps"])
+        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
+        agent = cls(env=env, seed=state["seed"], device=device, verbose=kwargs.get("verbose", 0), **hyperparameters)
+        agent.num_timesteps = int(state["num_timesteps"])
         return agent
 
 

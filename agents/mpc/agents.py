@@ -24,8 +24,6 @@ the observation. Otherwise the MPC regulates to the system's equilibrium ``(x_eq
 
 from __future__ import annotations
 
-import json
-import pickle
 import time
 from typing import Any, ClassVar
 
@@ -36,12 +34,10 @@ from agents.mpc.controllers import ExplicitMPCController, LQRController, OnlineM
 from agents.mpc.explicit import DEFAULT_CACHE_DIR, ExplicitSolution
 from agents.mpc.plant import DEFAULT_REFERENCE_MARGIN, PlantInterface, plant_interface
 from agents.mpc.problem import LinearMPCProblem
-from agents.archive import read_archive, write_archive
+from agents.checkpoint import load_agent, save_agent
 from agents.rollout import StepRunner
 
-SAVE_FORMAT = 1
-DATA_FILE = "data.pkl"
-META_FILE = "meta.json"
+SAVE_FORMAT = 2  # 1: a pickled data.pkl (before rlkit's shared checkpoint format)
 
 
 def tracking_problem(interface: PlantInterface, horizon: int, track_reference: bool | None = None,
@@ -127,8 +123,8 @@ class ControllerAgent(StepRunner):
         """The controller's action for one observation or a batch (``deterministic`` is ignored:
         the controllers are deterministic)."""
         if self.interface is None:
-            raise ValueError(f"{type(self).__name__} was loaded without an env and saved without a "
-                             f"picklable one; pass env= to load() to convert observations")
+            raise ValueError(f"{type(self).__name__} was loaded without an env and saved from one without a "
+                             f"Gymnasium spec; pass env= to load() to convert observations")
         controller = self.setup_controller()
         observation = np.asarray(observation, dtype=np.float64)
         shape = tuple(self.interface.observation_space.shape)
@@ -159,61 +155,60 @@ class ControllerAgent(StepRunner):
 
     # -- saving -----------------------------------------------------------------------------
     def _saved_controller(self) -> Any:
-        """What to store to rebuild exactly this controller (the default: nothing, it is cheap)."""
+        """The state tree that rebuilds exactly this controller (the default: nothing, it is cheap)."""
         return None
 
     def _restore_controller(self, saved: Any) -> None:
         self.controller = None
 
+    def _constructor_arguments(self) -> dict[str, Any]:
+        """The hyper-parameters this class's constructor takes (``ControllerAgent`` keeps a few
+        for every subclass: ``horizon`` of an LQR agent is not an argument)."""
+        import inspect
+
+        taken = inspect.signature(type(self).__init__).parameters
+        return {name: value for name, value in self.hyperparameters.items() if name in taken}
+
     def save(self, path: Any) -> None:
-        """A zip with the problem, the controller data (the explicit solution) and, when it can be
-        pickled, the env's model (so ``load`` without an env can still convert observations)."""
+        """rlkit's checkpoint (:mod:`agents.checkpoint`): the hyper-parameters, the MPC problem and
+        the controller's data (an explicit solution's critical regions) as arrays, and the env's
+        Gymnasium spec when it has one (so ``load`` without an env can remake it)."""
+        model_env = self.interface.model_env if self.interface is not None else None
+        spec = getattr(model_env, "spec", None)
         try:
-            model_env = pickle.dumps(self.interface.model_env) if self.interface is not None else None
-        except Exception:  # an env holding a window or a lock: load() then needs env=
-            model_env = None
-        data = {
-            "format": SAVE_FORMAT,
-            "class": type(self).__name__,
-            "hyperparameters": self.hyperparameters,
-            "seed": self.seed,
-            "num_timesteps": self.num_timesteps,
-            "problem": self.problem,
-            "controller": self._saved_controller(),
-            "model_env": model_env,
-            "spaces": None if self.interface is None
-            else (self.interface.observation_space, self.interface.action_space),
-        }
-        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "module": type(self).__module__,
-                "hyperparameters": self.hyperparameters, "num_timesteps": self.num_timesteps}
-        write_archive(path, {
-            DATA_FILE: pickle.dumps(data),
-            META_FILE: json.dumps(meta, indent=2, default=str),
-        })
+            env_spec = spec.to_json() if spec is not None else None
+        except Exception:  # kwargs that are not JSON (an object): load() then needs env=
+            env_spec = None
+        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "problem": self.problem.to_state(),
+                 "controller": self._saved_controller(), "env_spec": env_spec}
+        save_agent(path, type(self).__name__, SAVE_FORMAT, self._constructor_arguments(), state)
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> ControllerAgent:
         """The agent ``save`` wrote; it predicts exactly as the saved one. ``env`` (optional)
-        supplies the observation and action conversions and the env to ``learn`` on."""
-        data = read_archive(path, DATA_FILE, pickle.loads, kind="controller agent", save_format=SAVE_FORMAT,
-                             class_name=cls.__name__)
+        supplies the observation and action conversions and the env to ``learn`` on; without it the
+        env is remade from its saved spec, where there is one."""
+        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
         agent = cls.__new__(cls)
-        agent.env, agent.seed, agent.device, agent.verbose = None, data["seed"], device, kwargs.get("verbose", 0)
-        agent.hyperparameters = data["hyperparameters"]
-        agent.problem = data["problem"]
-        agent.num_timesteps = int(data["num_timesteps"])
+        agent.env, agent.seed, agent.device, agent.verbose = None, state["seed"], device, kwargs.get("verbose", 0)
+        agent.hyperparameters = {"horizon": 1, "track_reference": None, "reference_set": "schedule",
+                                 "reference_margin": DEFAULT_REFERENCE_MARGIN, **hyperparameters}
+        agent.problem = LinearMPCProblem.from_state(state["problem"])
+        agent.num_timesteps = int(state["num_timesteps"])
         agent._total_timesteps, agent._last_obs, agent._logger = 0, None, None
         agent.fallback_steps = agent.controlled_steps = 0
         agent.controller = None
-        agent._restore_controller(data["controller"])
+        agent._restore_controller(state["controller"])
         if env is not None:
             agent.interface = plant_interface(env)
             agent._check_compatible(agent.interface)
             agent.env = env
-        elif data["model_env"] is not None:
-            observation_space, action_space = data["spaces"]
-            model_env = pickle.loads(data["model_env"])
-            agent.interface = PlantInterface(model_env.system, model_env, observation_space, action_space)
+        elif state["env_spec"] is not None:
+            import gymnasium as gym
+
+            import envs  # noqa: F401  (registers rlkit's envs)
+
+            agent.interface = plant_interface(gym.make(gym.envs.registration.EnvSpec.from_json(state["env_spec"])))
         else:
             agent.interface = None
         return agent
@@ -267,10 +262,11 @@ class ExplicitMPCAgent(ControllerAgent):
         return ExplicitMPCController(solution)
 
     def _saved_controller(self) -> Any:
-        return self.controller.solution if self.controller is not None else None
+        return self.controller.solution.to_state() if self.controller is not None else None
 
     def _restore_controller(self, saved: Any) -> None:
-        self.controller = ExplicitMPCController(saved) if saved is not None else None
+        self.controller = (ExplicitMPCController(ExplicitSolution.from_state(self.problem, saved))
+                           if saved is not None else None)
 
 
 class OnlineMPCAgent(ControllerAgent):

@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import io
 import os
-import pickle
 import tempfile
 import time
 import warnings
@@ -38,7 +37,9 @@ from agents.mpc.problem import LinearMPCProblem, MPCSetupError
 
 SOLVERS = {"lp": "glpk", "qp": "daqp"}  # free solvers; ppopt's default wants gurobi
 ALGORITHM = "geometric"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 1: pickled ppopt solutions (never opened now: their file names differ)
+CACHE_CLASS = "ExplicitSolution"  # the class name a cache file holds (agents.checkpoint's format)
+STATE_FORMAT = 1  # of to_state()
 LOCATE_CHUNK = 256  # parameters per vectorised containment test (bounds its memory)
 DEFAULT_CACHE_DIR = "~/.cache/rlkit/explicit_mpc"
 
@@ -174,9 +175,9 @@ class ExplicitSolution:
         self.theta_A, self.theta_b = theta_A, theta_b + theta_A @ problem.theta_eq
         self.theta_low, self.theta_high = parameter_box(problem)
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self) -> dict[str, Any]:  # copy.deepcopy
         state = dict(self.__dict__)
-        del state["_index"]  # keyed by object ids, which a pickle round trip changes
+        del state["_index"]  # keyed by object ids, which a copy changes
         state.pop("_facets", None)  # derived, rebuilt on demand
         return state
 
@@ -190,25 +191,65 @@ class ExplicitSolution:
               verbose: int = 0) -> ExplicitSolution:
         """Solve the mp-QP with ppopt, or read the solution cached under ``cache_dir`` (None: no
         cache). The cache key is a hash of the problem's numbers, ppopt's version and the
-        algorithm; the files are pickles, so point ``cache_dir`` only at a directory you own."""
+        algorithm; a cache file is arrays and JSON in rlkit's checkpoint format
+        (:mod:`agents.checkpoint`), so opening one never runs code."""
         parameter_box(problem)  # refuse an unbounded state set before ppopt sees it
         path = _cache_path(problem, cache_dir)
         if path is not None and path.is_file():
+            from agents.checkpoint import load_agent
+
             try:
-                with path.open("rb") as file:
-                    ppopt_solution = pickle.load(file)
-                return cls(problem, ppopt_solution)
-            except Exception:  # a truncated or foreign file: solve again and overwrite it
+                _, state = load_agent(path, CACHE_CLASS, CACHE_FORMAT)
+                if state["problem"] == problem.fingerprint():
+                    return cls.from_state(problem, state["solution"])
+            except (ValueError, KeyError, TypeError, OSError):  # truncated or foreign: solve again, overwrite
                 pass
         start = time.perf_counter()
         ppopt_solution = _solve_with_ppopt(problem, verbose)
         solution = cls(problem, ppopt_solution, solve_time_s=time.perf_counter() - start)
         if path is not None:
             try:
-                _write_atomically(path, pickle.dumps(ppopt_solution))
+                _write_cache(path, problem, solution)
             except OSError as error:  # a read-only cache costs time, not correctness
                 warnings.warn(f"cannot cache the explicit MPC solution at {path}: {error}", stacklevel=2)
         return solution
+
+    def to_state(self) -> dict[str, Any]:
+        """The solution as plain arrays and numbers (ppopt's critical regions, deviation
+        coordinates: ``x = A theta + b``, ``lambda = C theta + d`` on ``E theta <= f``, and their
+        index sets), for a checkpoint or the cache; :meth:`from_state` rebuilds it."""
+        ppopt_solution = self.ppopt_solution
+        regions = []
+        for cr in ppopt_solution.critical_regions:
+            if getattr(cr, "y_fixation", None) is not None:
+                raise ValueError("an explicit solution with integer variables cannot be saved")
+            regions.append({
+                **{name: np.array(getattr(cr, name), dtype=np.float64) for name in ("A", "b", "C", "d", "E", "f")},
+                **{name: [int(i) for i in getattr(cr, name)] for name in ("active_set", "omega_set", "lambda_set")},
+                "regular_set": [[int(i) for i in group] for group in cr.regular_set],
+            })
+        return {"format": STATE_FORMAT, "regions": regions,
+                "is_overlapping": bool(getattr(ppopt_solution, "is_overlapping", False)),
+                "point_location_tolerance": float(ppopt_solution.point_location_tolerance)}
+
+    @classmethod
+    def from_state(cls, problem: LinearMPCProblem, state: dict[str, Any]) -> ExplicitSolution:
+        """The solution of ``problem`` that :meth:`to_state` described: it evaluates exactly as
+        the one saved. Raises ValueError for a state of another format or an empty one."""
+        from ppopt.critical_region import CriticalRegion
+        from ppopt.solution import Solution
+
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"an explicit MPC solution of state format {state.get('format')}; this rlkit reads "
+                             f"format {STATE_FORMAT}")
+        regions = [CriticalRegion(A=r["A"], b=r["b"], C=r["C"], d=r["d"], E=r["E"], f=r["f"],
+                                  active_set=list(r["active_set"]), omega_set=list(r["omega_set"]),
+                                  lambda_set=list(r["lambda_set"]),
+                                  regular_set=[list(group) for group in r["regular_set"]])
+                   for r in state["regions"]]
+        ppopt_solution = Solution(_ppopt_program(problem), regions, is_overlapping=bool(state["is_overlapping"]),
+                                  point_location_tolerance=float(state["point_location_tolerance"]))
+        return cls(problem, ppopt_solution)
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -350,6 +391,21 @@ class ExplicitSolution:
             U[row] = critical_region.evaluate(dx[row].reshape(-1, 1)).reshape(-1)
         return U, single, dx
 
+    def feasible_samples(self, count: int, seed: int = 0) -> np.ndarray:
+        """``count`` parameters theta (states, or states and references) drawn uniformly from the
+        solution's bounding box, kept where some region holds them (test and benchmark inputs)."""
+        rng = np.random.default_rng(seed)
+        kept: list[np.ndarray] = []
+        total = 0
+        while total < count:
+            candidates = rng.uniform(self.theta_low, self.theta_high, size=(max(2 * count, 256), len(self.theta_low)))
+            inside = np.zeros(len(candidates), dtype=bool)
+            for region in self.regions:
+                inside |= region.contains(candidates)
+            kept.append(candidates[inside])
+            total += int(inside.sum())
+        return np.concatenate(kept)[:count]
+
     def evaluate(self, x: Any, outside: str = "raise") -> np.ndarray:
         """The first optimal input ``u_0`` (absolute) at ``theta`` (absolute; shape (p,) or
         (batch, p): the state, or state and reference), with ppopt's own point location and region law. A state in no region raises
@@ -376,18 +432,26 @@ class ExplicitSolution:
         return f"ExplicitSolution({self.n_regions} regions, {self.problem!r})"
 
 
-def _solve_with_ppopt(problem: LinearMPCProblem, verbose: int) -> Any:
-    from ppopt.mp_solvers.solve_mpqp import mpqp_algorithm, solve_mpqp
+def _ppopt_program(problem: LinearMPCProblem) -> Any:
+    """ppopt's mp-QP of the condensed problem (deviation coordinates)."""
     from ppopt.mpqp_program import MPQP_Program
     from ppopt.solver import Solver
 
     qp = problem.condensed()
     theta_A, theta_b = problem.parameter_set()
     Nm = qp.H.shape[0]
-    program = MPQP_Program(
-        A=qp.G, b=qp.W.reshape(-1, 1), c=np.zeros((Nm, 1)), H=qp.F, Q=qp.H,
-        A_t=theta_A, b_t=theta_b.reshape(-1, 1), F=qp.S, Q_t=qp.Y, solver=Solver(dict(SOLVERS)),
-    )
+    quiet = contextlib.redirect_stdout(io.StringIO())
+    with quiet:  # ppopt may print while it processes the constraints
+        return MPQP_Program(
+            A=qp.G, b=qp.W.reshape(-1, 1), c=np.zeros((Nm, 1)), H=qp.F, Q=qp.H,
+            A_t=theta_A, b_t=theta_b.reshape(-1, 1), F=qp.S, Q_t=qp.Y, solver=Solver(dict(SOLVERS)),
+        )
+
+
+def _solve_with_ppopt(problem: LinearMPCProblem, verbose: int) -> Any:
+    from ppopt.mp_solvers.solve_mpqp import mpqp_algorithm, solve_mpqp
+
+    program = _ppopt_program(problem)
     quiet = contextlib.nullcontext() if verbose >= 2 else contextlib.redirect_stdout(io.StringIO())
     with quiet:  # ppopt prints progress lines
         return solve_mpqp(program, mpqp_algorithm[ALGORITHM])
@@ -402,15 +466,19 @@ def _cache_path(problem: LinearMPCProblem, cache_dir: str | os.PathLike | None) 
         f"{CACHE_FORMAT}|ppopt {version('ppopt')}|{ALGORITHM}|{sorted(SOLVERS.items())}|"
         f"{problem.fingerprint()}".encode()
     ).hexdigest()
-    return Path(cache_dir).expanduser() / f"explicit-{key[:32]}.pkl"
+    return Path(cache_dir).expanduser() / f"explicit-{key[:32]}.zip"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_cache(path: Path, problem: LinearMPCProblem, solution: ExplicitSolution) -> None:
+    """The solution at ``path``, written atomically (a reader never sees half a file)."""
+    from agents.checkpoint import save_agent
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial.zip")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
+        save_agent(partial, CACHE_CLASS, CACHE_FORMAT, {},
+                   {"problem": problem.fingerprint(), "solution": solution.to_state()})
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -505,6 +505,24 @@ class LinearMPCProblem:
                if self.tracking else {}),
         }
 
+    def to_state(self) -> dict[str, Any]:
+        """The problem as plain arrays and numbers (a checkpoint's state tree); :meth:`from_state`
+        rebuilds exactly this problem (the terminal cost is stored, not solved again)."""
+        state: dict[str, Any] = {
+            name: getattr(self, name).copy()
+            for name in ("A", "B", "Q", "R", "x_eq", "u_eq", "state_low", "state_high", "input_low", "input_high",
+                         "H_x", "h_x", "H_u", "h_u")
+        }
+        state.update(horizon=self.horizon, terminal_cost=self.P.copy(), tracking=self.tracking,
+                     reference_low=None if self.reference_low is None else self.reference_low.copy(),
+                     reference_high=None if self.reference_high is None else self.reference_high.copy())
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LinearMPCProblem:
+        """The problem :meth:`to_state` described (a ``MPCSetupError`` if the numbers are not one)."""
+        return cls(**state)
+
     def fingerprint(self) -> str:
         """A SHA-256 of :meth:`arrays` (exact bytes)."""
         import hashlib

@@ -147,8 +147,40 @@ def domain_box(domain: tuple[Any, Any] | None, polytopes: Sequence[Polytope], n:
     return low, high
 
 
-# fingerprint of a PolytopeIndicators -> (last input, its indicators); see PolytopeIndicators.forward
-_LAST_INDICATORS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+class IndicatorCache:
+    """The last states each set of regions was asked about, and their indicators.
+
+    Copies of the same fixed region layers (TD3's twin critics, their targets, the actor's YANN)
+    are fed the same states in one update; sharing one cache (:func:`share_indicator_cache`) lets
+    them compute the indicators once. Entries are keyed by the regions' content and hit only on an
+    equal input, so a shared cache never changes an answer. A :class:`PolytopeIndicators` has its
+    own until it is given a shared one.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def lookup(self, key: tuple, x: torch.Tensor) -> torch.Tensor | None:
+        last = self._last.get(key)
+        if last is not None and last[0].shape == x.shape and last[0].device == x.device and torch.equal(last[0], x):
+            return last[1]
+        return None
+
+    def store(self, key: tuple, x: torch.Tensor, z: torch.Tensor) -> None:
+        self._last[key] = (x.clone(), z)
+
+    def clear(self) -> None:
+        self._last.clear()
+
+
+def share_indicator_cache(module: nn.Module) -> IndicatorCache:
+    """Give every :class:`PolytopeIndicators` inside ``module`` one :class:`IndicatorCache` (a
+    policy does so for its actors and critics) and return it."""
+    cache = IndicatorCache()
+    for child in module.modules():
+        if isinstance(child, PolytopeIndicators):
+            child.cache = cache
+    return cache
 
 
 class PolytopeIndicators(nn.Module):
@@ -183,20 +215,19 @@ class PolytopeIndicators(nn.Module):
         # layers 2 (block ones, bias 1 - C, ReLU) and 3 (I - L, ReLU) have fixed 0/1 weights that
         # need no storage
         self.register_buffer("step_at_zero", torch.ones((), dtype=torch.float64))
+        self.cache = IndicatorCache()  # the last answer; shared among copies by share_indicator_cache
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Copies of these layers (TD3's twin critics and their targets) are fed the same states in
-        # one update; the layers are fixed, so the last answer per set of regions is reused.
         key = self._fingerprint()
         x = x.detach()  # the step has no gradient
-        last = _LAST_INDICATORS.get(key)
-        if last is not None and last[0].shape == x.shape and torch.equal(last[0], x):
-            return last[1]
+        z = self.cache.lookup(key, x)
+        if z is not None:
+            return z
         violation = torch.addmm(self.offset, x, self.weight_t)
         worst = violation.view(-1, self.max_constraints, self.n_regions).amax(1)
         z = torch.heaviside(worst.neg_(), self.step_at_zero)  # 1 where no constraint is violated
         z = z.mul(2.0).sub_(torch.cumsum(z, dim=-1)).relu_()
-        _LAST_INDICATORS[key] = (x.clone(), z)
+        self.cache.store(key, x, z)
         return z
 
     def _fingerprint(self) -> tuple:
@@ -273,7 +304,8 @@ class YANN(nn.Module):
         self.register_buffer("fallback_k", torch.as_tensor(fallback.k, dtype=dt))
         self.register_buffer("fallback_low", torch.as_tensor(fallback.low, dtype=dt))
         self.register_buffer("fallback_high", torch.as_tensor(fallback.high, dtype=dt))
-        self._cache_key: tuple | None = None
+        # M and layer 4 for the tensors they were computed from (copies of them): see _refresh
+        self._computed_from: tuple[torch.Tensor, ...] | None = None
         self._big_m = 0.0
         self._layer4: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -281,24 +313,28 @@ class YANN(nn.Module):
     def tolerance(self) -> float:
         return self.indicators.tolerance
 
-    def _law_key(self) -> tuple:
-        # in-place updates through the parameters (optimiser steps, load_state_dict) bump their
-        # version; writes through ``.data`` (SB3's polyak_update) do not: call invalidate() then
-        return (self.K._version, self.k._version, self.K.data_ptr(), self.k.data_ptr())
-
-    def invalidate(self) -> None:
-        """Forget the cached ``M`` and layer 4; needed only after writing the laws through
-        ``.data`` (which torch does not track), e.g. a soft update of a target network."""
-        self._cache_key = None
-
     def big_m(self) -> float:
         """``M`` for the current laws (module docstring)."""
         self._refresh()
         return self._big_m
 
+    def _inputs_unchanged(self) -> bool:
+        # compared by value: writes through ``.data`` (SB3's soft target updates) leave no trace
+        # in a tensor's version counter, so a version key would miss them
+        seen = self._computed_from
+        if seen is None:
+            return False
+        params, buffers = self._parameters, self._buffers  # (nn.Module's attribute lookup is slow)
+        try:
+            return (torch.equal(seen[0], params["K"]) and torch.equal(seen[1], params["k"])
+                    and torch.equal(seen[2], buffers["domain_centre"])
+                    and torch.equal(seen[3], buffers["domain_half_width"]))
+        except RuntimeError:  # moved to another device since
+            return False
+
     def _refresh(self, force: bool = False) -> None:
-        key = self._law_key()
-        if self._cache_key == key and not force:
+        """Recompute ``M`` and layer 4 unless the laws and the domain are what they were computed from."""
+        if not force and self._inputs_unchanged():
             return
         with torch.no_grad():
             centre = self.K @ self.domain_centre + self.k
@@ -306,7 +342,8 @@ class YANN(nn.Module):
             self._big_m = float(2.0 * (centre.abs() + spread).max() + 1.0)
             weight, bias = self._layer4_affine()
             self._layer4 = (weight.contiguous(), bias)
-        self._cache_key = key
+            self._computed_from = tuple(t.detach().clone() for t in
+                                        (self.K, self.k, self.domain_centre, self.domain_half_width))
 
     def _layer4_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer 4's affine part ``x -> +-(K_rj x + k_rj) - M`` for its 2 R m units, ordered

@@ -45,7 +45,7 @@ from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
 from agents.yann.model import LinearOCP
-from agents.yann.network import YANN
+from agents.yann.network import YANN, share_indicator_cache
 from agents.yann.value import PiecewiseQuadratic
 
 DEFAULT_RESIDUAL_ARCH = [64, 64]
@@ -276,6 +276,9 @@ class YANNTD3Policy(TD3Policy):
         for actor in (self.mpc_actor, self.deployed_actor):
             actor.optimizer = None
             actor.set_training_mode(False)
+        # the actors and critics share their fixed region layers' answers (one update feeds them
+        # the same states); the cache belongs to this policy
+        self.indicator_cache = share_indicator_cache(self)
 
     def make_actor(self, features_extractor: Any = None) -> YANNActor:
         arch = self.actor_kwargs["net_arch"]

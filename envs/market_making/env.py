@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +31,9 @@ REFERENCE_PAIRS = ((0, 4), (0, 9), (0, 14), (4, 0), (4, 4), (4, 9), (4, 14), (9,
 EXTENDED_PAIRS = tuple((b, a) for b in LEVELS for a in LEVELS)
 ACTION_LAYOUTS = {"reference": REFERENCE_PAIRS, "extended": EXTENDED_PAIRS}
 SPLITS = ("train", "test", "all")
-# every MarketMakingEnv of this process, so an agent handed only an observation (rlkit's evaluation
-# loop) can find the env it came from: see observing_envs()
-_LIVE_ENVS: weakref.WeakSet = weakref.WeakSet()
+# the scalar entries of market_state() that market_observation=True publishes, each a Box (1,) float64
+MARKET_SCALARS = ("time", "time_left", "mid", "tick_size", "best_bid", "best_ask", "inventory", "position",
+                  "order_qty", "max_inventory", "decisions", "step_trades")
 
 
 @functools.lru_cache(maxsize=4)
@@ -79,6 +78,9 @@ class Settings:
     def from_arguments(cls, arguments: dict[str, Any]) -> Settings:
         """From :class:`MarketMakingEnv`'s arguments by name (all of them, defaults applied)."""
         a = dict(arguments)
+        if a.pop("market_observation", False):
+            raise ValueError("market_observation=True is an option of the single env (MarketMakingEnv, "
+                             "vec_env=dummy|subproc); the batched engine does not publish the market state")
         data, split, test_days = a["data"], a["split"], a["test_days"]
         actions, quote_unit, reward = a["actions"], a["quote_unit"], a["reward"]
         clock, queue, depth, stack = a["clock"], a["queue"], a["depth"], a["stack"]
@@ -211,6 +213,16 @@ class MarketMakingEnv(gym.Env):
     realized PnL in % of capital, order distances, queue completion). No reward in it. ``stack``
     > 1 concatenates the last ``stack`` vectors, oldest first.
 
+    ``market_observation=True`` (what the rule-based market makers of :mod:`agents.market_making`
+    need) makes it a ``Dict``: ``features`` (the Box above) and the raw, unscaled state of
+    :meth:`market_state` (:func:`market_observation_space`): ``time``, ``time_left``, ``mid``,
+    ``tick_size``, ``best_bid``, ``best_ask``, ``inventory``, ``position``, ``order_qty``,
+    ``max_inventory``, ``decisions``, ``step_trades`` (float64, shape (1,); a price that does not exist
+    is 0), ``action_quotes`` (float64 (n_actions, 2): the bid and ask each action would quote now, 0
+    where it would not quote that side) and ``action_quoted`` (MultiBinary (n_actions, 2): the sides
+    it would quote). The state travels with the observation, so it reaches an agent in another
+    process (a subprocess VecEnv, Ray) as well.
+
     ## Rewards
     By name (``reward``), in percent of one order's notional: the paper's ``unrealized``,
     ``unrealized_realized``, ``asymmetrical``, ``asymmetrical_ceiling``, ``realized``,
@@ -246,6 +258,7 @@ class MarketMakingEnv(gym.Env):
     - ``reward`` and its parameters ``dampening``, ``ceiling``, ``eta``, ``inventory_penalty``.
     - ``depth``: book levels in the features; ``windows``: indicator windows in seconds;
       ``stack``: observations stacked.
+    - ``market_observation``: add the raw market state to the observation (a Dict; see above).
 
     ## Version History
     - v0: first version.
@@ -262,8 +275,8 @@ class MarketMakingEnv(gym.Env):
                  maker_fee: float = 0.0, taker_fee: float = 0.002, reward: str = "trade_completion",
                  dampening: float = 0.35, ceiling: float | None = None, eta: float = 0.01,
                  inventory_penalty: float = 0.01, depth: int = 15, windows=(300.0, 900.0, 1800.0),
-                 stack: int = 1) -> None:
-        arguments = {name: value for name, value in locals().items() if name != "self"}
+                 stack: int = 1, market_observation: bool = False) -> None:
+        arguments = {name: value for name, value in locals().items() if name not in ("self", "market_observation")}
         self.settings = settings = Settings.from_arguments(arguments)
         for name in ("days", "day_indices", "split", "pairs", "flatten_action", "action_space", "quote_unit",
                      "order_notional", "max_inventory", "episode_seconds", "depth", "windows", "stack",
@@ -276,7 +289,10 @@ class MarketMakingEnv(gym.Env):
         self._live = np.ones(1, np.bool_)
         self._next_test = 0
         self.engine: eng.Engine | None = None
-        _LIVE_ENVS.add(self)
+        self.market_observation = bool(market_observation)
+        self.features_space = settings.observation_space
+        if self.market_observation:
+            self.observation_space = market_observation_space(self.features_space, self.action_space.n)
 
     def _scaler(self, day: int) -> tuple[np.ndarray, np.ndarray]:
         return self.library.scaler(day)
@@ -330,7 +346,7 @@ class MarketMakingEnv(gym.Env):
                 "best_ask": ba * tick_size if ba != eng.NO_ASK else math.nan,
                 "inventory": position / self.order_qty, "position": position,
                 "order_qty": self.order_qty, "max_inventory": self.max_inventory,
-                "decisions": len(self.mids) - 1, "step_trades": float(e.step[eng.S_TRADES]),
+                "decisions": len(self.mids) - 1, "step_trades": float(e.step["trades"]),
                 "action_quotes": quotes}
 
     # -- Gymnasium API --------------------------------------------------------------------------
@@ -360,14 +376,12 @@ class MarketMakingEnv(gym.Env):
         self.equity = [float(games.gf[0, F_EQUITY])]
         self.inventory = [0.0]
         self.mids = [mid]
-        return obs, {"time": e.now, "mid": mid, "day": str(self.days[day][0])}
+        return self._observation(obs), {"time": e.now, "mid": mid, "day": str(self.days[day][0])}
 
     def _quote(self, bid_level: int, ask_level: int) -> None:
         e, games = self.engine, self._games
-        b = e.book
         quote_levels(bid_level, ask_level, self.quote_unit == "level", self.order_qty, self.limit_qty,
-                     int(e.clk[eng.K_NOW]), b.bid, b.ask, b.over_bid, b.over_ask, b.state, e.oi, e.of, e.account,
-                     e.ci, games.top_ticks, games.top_qty)
+                     e.book_arrays, e.game, games.top_ticks, games.top_qty)
 
     def step(self, action):
         if self.engine is None:
@@ -387,28 +401,36 @@ class MarketMakingEnv(gym.Env):
         self._frames.append(obs[-self.n_features:])
         info = {"time": e.now, "mid": mid, "position": float(e.account[acc.POSITION]),
                 "cash": float(e.account[acc.CASH]), "equity": equity, "fills": int(games.gi[0, G_FILLS]),
-                "events": int(e.step[eng.S_ROWS])}
+                "events": int(e.step["rows"])}
         terminated = bool(done[0])
         if terminated:
             info["metrics"] = episode_metrics(np.asarray(self.equity), np.asarray(self.inventory),
                                               np.asarray(self.mids),
                                               capital=self.max_inventory * self.order_notional,
                                               account=e.accounts())
-        return obs, float(rewards[0]), terminated, False, info
+        return self._observation(obs), float(rewards[0]), terminated, False, info
+
+    def _observation(self, features: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+        """The features, or with ``market_observation`` the Dict of the features and the market state."""
+        if not self.market_observation:
+            return features
+        state = self.market_state()
+        quotes = state["action_quotes"]
+        observation = {"features": features}
+        for name in MARKET_SCALARS:
+            value = float(state[name])
+            observation[name] = np.array([value if value == value else 0.0])
+        observation["action_quotes"] = np.nan_to_num(quotes, nan=0.0)
+        observation["action_quoted"] = (~np.isnan(quotes)).astype(np.int8)
+        return observation
 
 
-def observing_envs(observation) -> list[MarketMakingEnv]:
-    """The live :class:`MarketMakingEnv` instances of this process whose latest observation equals
-    ``observation`` (read-only). Rule-based agents use it to read :meth:`MarketMakingEnv.market_state`
-    when all they are handed is an observation (as in rlkit's evaluation loop); copies of the
-    observation (a VecEnv's buffer) match too, a normalised or otherwise transformed one does not."""
-    observation = np.asarray(observation)
-    found = []
-    for env in list(_LIVE_ENVS):
-        frames = getattr(env, "_frames", None)
-        if env.engine is None or not frames:
-            continue
-        latest = np.concatenate(frames) if env.stack > 1 else frames[-1]
-        if latest.shape == observation.shape and np.array_equal(latest, observation):
-            found.append(env)
-    return found
+def market_observation_space(features: spaces.Box, n_actions: int) -> spaces.Dict:
+    """The observation space of ``market_observation=True``: ``features`` (the default observation)
+    and the raw market state of :meth:`MarketMakingEnv.market_state`, one float64 Box per entry;
+    a price that does not exist (``mid``, ``best_bid``, ``best_ask`` on an empty side, a side an
+    action would not quote in ``action_quotes``) is 0, and ``action_quoted`` marks the quoted sides."""
+    unbounded = {name: spaces.Box(-np.inf, np.inf, (1,), np.float64) for name in MARKET_SCALARS}
+    return spaces.Dict({"features": features, **unbounded,
+                        "action_quotes": spaces.Box(-np.inf, np.inf, (n_actions, 2), np.float64),
+                        "action_quoted": spaces.MultiBinary((n_actions, 2))})

@@ -1,5 +1,6 @@
 """The classical market makers: formulas against hand computations, inventory skew, the action
-map, the agent contract (save/load, learn with callbacks, refusal of other envs)."""
+map, the market observation they read, the agent contract (save/load, learn with callbacks, in
+subprocess envs, refusal of other envs)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.market_making import (AvellanedaStoikovAgent, FixedSpreadAgent, GLFTAgent, MarketEstimator,
                                   avellaneda_stoikov_quotes, fixed_spread_quotes, glft_quotes, nearest_action)
+from agents.market_making.agents import market_states
 from envs.market_making import engine as eng
 from envs.market_making.env import MarketMakingEnv
 
-SMALL = dict(synthetic_days=2, session_seconds=120.0, synthetic_seed=3)
+SMALL = dict(synthetic_days=2, session_seconds=120.0, synthetic_seed=3, market_observation=True)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +118,36 @@ def _episode(agent, seed=0):
     return actions, info["metrics"]
 
 
+def _episode_from_the_env(agent, seed=0):
+    """The same episode with the state read from the env itself (market_state()), one estimator."""
+    env = MarketMakingEnv(**SMALL, split="test", clock="event", episode_seconds=40.0)
+    env.reset(seed=seed)
+    estimator, actions, done = agent._new_estimator(), [], False
+    while not done:
+        action = agent.act(env.market_state(), estimator)
+        actions.append(action)
+        _, _, done, _, info = env.step(action)
+    return actions, info["metrics"]
+
+
+def test_the_market_observation_is_market_state(env):
+    obs, _ = env.reset(seed=2)
+    for action in (5, 1, 9, 0, 3):
+        assert env.observation_space.contains(obs)
+        (state,), single = market_states(obs)
+        raw = env.market_state()
+        assert single and state["decisions"] == raw["decisions"]
+        for key in ("time", "time_left", "mid", "inventory", "step_trades"):
+            assert state[key] == raw[key]  # exact: float64 all the way
+        np.testing.assert_array_equal(state["action_quotes"], raw["action_quotes"])  # NaN where not quoted
+        obs, *_ = env.step(action)
+
+
+@pytest.mark.parametrize("cls", [AvellanedaStoikovAgent, GLFTAgent])
+def test_predict_decides_as_from_the_env_state(cls):
+    assert _episode(cls()) == _episode_from_the_env(cls())
+
+
 @pytest.mark.parametrize("cls", [AvellanedaStoikovAgent, GLFTAgent, FixedSpreadAgent])
 def test_save_load_round_trip(cls, tmp_path):
     agent = cls()
@@ -130,20 +162,44 @@ def test_save_load_round_trip(cls, tmp_path):
         (GLFTAgent if cls is not GLFTAgent else FixedSpreadAgent).load(tmp_path / "agent.zip")
 
 
-def test_refuses_cartpole():
+def test_refuses_cartpole_and_an_env_without_the_market_observation():
     cartpole = gym.make("CartPole-v1")
     for cls in (AvellanedaStoikovAgent, GLFTAgent, FixedSpreadAgent):
         with pytest.raises(ValueError, match="MarketMaking"):
             cls.check_env(cartpole)
         with pytest.raises(ValueError, match="MarketMaking"):
             cls(env=cartpole)
+        assert cls.env_requirements == {"market_observation": True}
+    with pytest.raises(ValueError, match="market_observation=True"):
+        GLFTAgent.check_env(MarketMakingEnv(**{**SMALL, "market_observation": False}))
     with pytest.raises(ValueError, match="gamma"):
         AvellanedaStoikovAgent(gamma=0.0)
 
 
-def test_predict_needs_a_live_env():
-    with pytest.raises(ValueError, match="no rlkit/MarketMaking-v0"):
+def test_predict_needs_the_market_observation():
+    with pytest.raises(ValueError, match="market_observation=True"):
         FixedSpreadAgent().predict(np.full(121, 123.0, np.float32))
+
+
+def test_subprocess_envs_give_the_same_actions_as_local_ones():
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    def make():
+        return MarketMakingEnv(**SMALL, clock="time")
+
+    local = make_vec_env(make, n_envs=2, seed=5)
+    remote = make_vec_env(make, n_envs=2, seed=5, vec_env_cls=SubprocVecEnv)
+    try:
+        agents = AvellanedaStoikovAgent(), AvellanedaStoikovAgent()
+        observations = local.reset(), remote.reset()
+        for _ in range(25):
+            actions = [agent.predict(obs)[0] for agent, obs in zip(agents, observations)]
+            np.testing.assert_array_equal(actions[0], actions[1])
+            observations = local.step(actions[0])[0], remote.step(actions[1])[0]
+    finally:
+        local.close()
+        remote.close()
 
 
 def test_learn_calls_the_callbacks():

@@ -5,6 +5,7 @@ fallback, and save/load round trips."""
 from __future__ import annotations
 
 import inspect
+import zipfile
 
 import gymnasium as gym
 import numpy as np
@@ -13,6 +14,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.base import Agent, can_act_in
+from agents.checkpoint import OlderCheckpointError
 from agents.mpc import ExplicitMPCAgent, LQRAgent, OnlineMPCAgent
 
 AGENTS = (ExplicitMPCAgent, OnlineMPCAgent, LQRAgent)
@@ -140,15 +142,32 @@ def test_save_load_round_trip_predicts_identically(cls, plants, mpc_cache_dir, t
     observations = np.random.default_rng(0).uniform(-12, 12, (300, 2))
     expected, _ = agent.predict(observations)
     agent.save(tmp_path / "agent")  # ".zip" is added, as SB3 does
-    assert (tmp_path / "agent.zip").is_file()
-    without_env = cls.load(tmp_path / "agent.zip")
-    with_env = cls.load(tmp_path / "agent", env=DummyVecEnv([plants.LinearSystemEnv]))
-    for loaded in (without_env, with_env):
-        assert loaded.num_timesteps == 5
-        np.testing.assert_array_equal(loaded.predict(observations)[0], expected)
+    with zipfile.ZipFile(tmp_path / "agent.zip") as archive:  # arrays and JSON, no pickle
+        assert sorted(archive.namelist()) == ["meta.json", "tensors.safetensors"]
+    loaded = cls.load(tmp_path / "agent", env=DummyVecEnv([plants.LinearSystemEnv]))
+    assert loaded.num_timesteps == 5 and loaded.hyperparameters == agent.hyperparameters
+    assert loaded.problem.fingerprint() == agent.problem.fingerprint()
+    np.testing.assert_array_equal(loaded.predict(observations)[0], expected)
+    if cls is ExplicitMPCAgent:  # the saved regions, not a solution solved again
+        assert loaded.controller is not None and loaded.solution.n_regions == agent.solution.n_regions
+    without_env = cls.load(tmp_path / "agent.zip")  # an env without a Gymnasium spec cannot be remade
+    with pytest.raises(ValueError, match="pass env= to load"):
+        without_env.predict(observations)
     other = LQRAgent if cls is not LQRAgent else OnlineMPCAgent
     with pytest.raises(ValueError, match=f"holds a {cls.__name__}, not a {other.__name__}"):
         other.load(tmp_path / "agent.zip")
+
+
+def test_a_pickled_checkpoint_is_refused_unopened(tmp_path):
+    with zipfile.ZipFile(tmp_path / "old.zip", "w") as archive:
+        archive.writestr("data.pkl", b"anything")
+        archive.writestr("meta.json", "{}")
+    with pytest.raises(ValueError, match="not a saved rlkit agent|older rlkit"):  # the format-1 layout
+        LQRAgent.load(tmp_path / "old.zip")
+    with zipfile.ZipFile(tmp_path / "older.zip", "w") as archive:
+        archive.writestr("data.pkl", b"anything")
+    with pytest.raises(OlderCheckpointError, match="older rlkit"):
+        LQRAgent.load(tmp_path / "older.zip")
 
 
 def test_load_refuses_an_env_with_other_dimensions(plants, tmp_path):
@@ -161,10 +180,19 @@ def test_load_refuses_an_env_with_other_dimensions(plants, tmp_path):
 
 # -- with the project's own control environments -----------------------------------------------
 def _control_env(env_id: str):
-    pytest.importorskip("envs.control.double_integrator")
     import envs  # noqa: F401  (registers rlkit's environments)
 
     return gym.make(env_id)
+
+
+def test_a_registered_env_is_remade_when_loading_without_one(mpc_cache_dir, tmp_path):
+    env = _control_env("rlkit/DoubleIntegrator-v0")
+    agent = ExplicitMPCAgent(env=env, cache_dir=str(mpc_cache_dir))
+    observations = np.stack([env.reset(seed=seed)[0] for seed in range(20)])
+    expected, _ = agent.predict(observations)
+    agent.save(tmp_path / "agent.zip")
+    loaded = ExplicitMPCAgent.load(tmp_path / "agent.zip")
+    np.testing.assert_array_equal(loaded.predict(observations)[0], expected)
 
 
 def test_explicit_mpc_regulates_the_double_integrator_env(mpc_cache_dir):
@@ -180,7 +208,6 @@ def test_explicit_mpc_regulates_the_double_integrator_env(mpc_cache_dir):
 
 
 def test_rlkit_trains_and_evaluates_explicit_mpc(cli, tmp_path, mpc_cache_dir):
-    pytest.importorskip("envs.control.double_integrator")
     run_dir = tmp_path / "run"
     code, out, err = cli("train", "env=double_integrator", "agent=explicit_mpc", "total_timesteps=100",
                          "progress_bar=false", "eval.every=0", "eval.episodes=2", f"run_dir={run_dir}",

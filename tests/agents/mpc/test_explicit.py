@@ -1,9 +1,10 @@
 """The explicit solution (ppopt): it is the online QP's law, its regions and value pieces are in
-absolute coordinates, it is cached and pickled, and it refuses states it does not cover."""
+absolute coordinates, it is cached and saved as arrays, and it refuses states it does not cover."""
 
 from __future__ import annotations
 
-import pickle
+import copy
+import zipfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -131,24 +132,28 @@ def test_an_unbounded_state_set_cannot_be_solved_explicitly(plants):
     np.testing.assert_allclose(high, [10, 17.5])
 
 
-def test_solutions_are_cached_by_problem_and_survive_pickling(plants, tmp_path):
+def test_solutions_are_cached_by_problem_as_arrays(plants, tmp_path):
     problem = plants.double_integrator_problem(horizon=3)
     first = ExplicitSolution.solve(problem, cache_dir=tmp_path)
-    assert first.solve_time_s is not None and len(list(tmp_path.glob("explicit-*.pkl"))) == 1
+    assert first.solve_time_s is not None and len(list(tmp_path.glob("explicit-*.zip"))) == 1
+    with zipfile.ZipFile(next(tmp_path.glob("explicit-*.zip"))) as archive:  # no pickle in it
+        assert sorted(archive.namelist()) == ["meta.json", "tensors.safetensors"]
     second = ExplicitSolution.solve(plants.double_integrator_problem(horizon=3), cache_dir=tmp_path)
     assert second.solve_time_s is None  # read from the cache
     other = ExplicitSolution.solve(plants.double_integrator_problem(horizon=2), cache_dir=tmp_path)
-    assert other.solve_time_s is not None and len(list(tmp_path.glob("explicit-*.pkl"))) == 2
+    assert other.solve_time_s is not None and len(list(tmp_path.glob("explicit-*.zip"))) == 2
     states = np.random.default_rng(2).uniform(-10, 10, (200, 2))
     expected = first.evaluate(states, outside="nan")
-    np.testing.assert_array_equal(second.evaluate(states, outside="nan"), expected)
-    copy = pickle.loads(pickle.dumps(first))
-    np.testing.assert_array_equal(copy.evaluate(states, outside="nan"), expected)
-    np.testing.assert_array_equal(copy.locate(states), first.locate(states))
+    for same in (second, copy.deepcopy(first), ExplicitSolution.from_state(problem, first.to_state())):
+        np.testing.assert_array_equal(same.evaluate(states, outside="nan"), expected)
+        np.testing.assert_array_equal(same.locate(states), first.locate(states))
+        np.testing.assert_array_equal(same.value(states, outside="nan"), first.value(states, outside="nan"))
     # a damaged cache file is solved again and rewritten
-    next(tmp_path.glob("explicit-*.pkl")).write_bytes(b"not a pickle")
-    ExplicitSolution.solve(plants.double_integrator_problem(horizon=3), cache_dir=tmp_path)
-    ExplicitSolution.solve(plants.double_integrator_problem(horizon=2), cache_dir=tmp_path)
+    for path in tmp_path.glob("explicit-*.zip"):
+        path.write_bytes(b"not a zip")
+    assert ExplicitSolution.solve(plants.double_integrator_problem(horizon=3), cache_dir=tmp_path).solve_time_s
+    assert ExplicitSolution.solve(plants.double_integrator_problem(horizon=2), cache_dir=tmp_path).solve_time_s
+    assert len(list(tmp_path.glob("explicit-*.zip"))) == 2 and not list(tmp_path.glob("*.partial*"))
 
 
 def facet_points(solution, count, rng):

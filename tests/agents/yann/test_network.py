@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents.yann.latency import feasible_states, time_yann_against, yann_of
 from agents.yann.network import YANN, AffineFallback
 from agents.yann.value import PiecewiseQuadratic
+from agents.yann.builder import yann_from_solution
 
 
 def run(network, x):
@@ -92,12 +92,43 @@ def test_stays_exact_when_the_laws_change():
     changed = [(E, f, 50.0 * K, k + 30.0) for E, f, K, k in regions]
     expected = np.stack([first_region_value(changed, point) for point in x])
     np.testing.assert_allclose(run(network, x), expected, rtol=0, atol=1e-10)
-    # a write through .data is invisible to torch: invalidate() picks it up
+    # a write through .data (SB3's soft target update) leaves no version trace; it is seen all the same
     network.K.data.mul_(2.0)
-    network.invalidate()
     doubled = [(E, f, 100.0 * K, k + 30.0) for E, f, K, k in regions]
     expected = np.stack([first_region_value(doubled, point) for point in x])
     np.testing.assert_allclose(run(network, x), expected, rtol=0, atol=1e-10)
+
+
+def test_a_soft_target_update_needs_no_refresh():
+    from stable_baselines3.common.utils import polyak_update
+
+    regions = quadrants()
+    online, target = YANN(regions), YANN(regions)
+    x = torch.as_tensor(np.random.default_rng(4).uniform(-2, 2, size=(500, 2)))
+    with torch.no_grad():
+        target(x)  # M and layer 4 cached for the initial laws
+        online.K.mul_(3.0)
+        online.k.add_(2.0)
+        polyak_update(online.parameters(), target.parameters(), 0.5)  # writes through .data
+        fresh = YANN(regions)
+        fresh.load_state_dict(target.state_dict())
+        assert torch.equal(target(x), fresh(x))
+        assert target.big_m() == fresh.big_m()
+
+
+def test_region_layers_share_answers_only_through_their_owner():
+    from agents.yann.network import share_indicator_cache
+
+    first, second = YANN(quadrants()), YANN(quadrants())
+    assert first.indicators.cache is not second.indicators.cache  # each its own by default
+    holder = torch.nn.ModuleList([first, second])
+    cache = share_indicator_cache(holder)
+    assert first.indicators.cache is cache and second.indicators.cache is cache
+    x = torch.as_tensor(np.random.default_rng(5).uniform(-2, 2, size=(64, 2)))
+    with torch.no_grad():
+        z = first.indicators(x)
+        assert second.indicators(x) is z  # the same regions and states: one computation
+        assert not torch.equal(first.indicators(x + 3.0), z)
 
 
 def test_gradients_reach_the_laws_and_never_the_region_layers():
@@ -176,8 +207,8 @@ def test_explicit_mpc_yann_matches_ppopt_on_10000_feasible_states(build, tmp_pat
     solution = build(tmp_path_factory.getbasetemp() / "explicit_mpc")
     if build is double_integrator_solution:
         assert solution.n_regions > 100  # the reference reports 115 for this set-up
-    network = yann_of(solution)
-    states = feasible_states(solution, 10_000, seed=5)
+    network = yann_from_solution(solution)
+    states = solution.feasible_samples(10_000, seed=5)
     expected = solution.evaluate(states)  # ppopt's point location and region law
     error = np.abs(run(network, states) - expected).max()
     assert error <= 1e-9, error
@@ -188,23 +219,17 @@ def test_explicit_mpc_yann_matches_ppopt_on_10000_feasible_states(build, tmp_pat
     np.testing.assert_allclose(run(network, outside), solution.problem.lqr_input(outside), rtol=0, atol=1e-12)
 
 
-def test_latency_is_reported_for_both_sides(tmp_path_factory):
-    solution = two_input_solution(tmp_path_factory.getbasetemp() / "explicit_mpc")
-    states = feasible_states(solution, 16)
-    row = time_yann_against(yann_of(solution), states, solution.ppopt_solution.evaluate, batch=16, min_seconds=0.05)
-    assert row["batch"] == 16 and row["yann_us_per_call"] > 0 and row["ppopt_us_per_call"] > 0
-    assert row["speedup"] == pytest.approx(row["ppopt_us_per_call"] / row["yann_us_per_call"])
-
-
 def test_tracking_cstr_yann_on_state_and_reference_matches_ppopt_on_10000_points(tmp_path_factory):
-    from agents.yann.latency import explicit_solution_for
+    from agents.mpc import ExplicitSolution, plant_interface, tracking_problem
+    from envs.control.cstr import CSTREnv
 
     # theta = (x, x_ref): 4 inputs; the same cache directory as the other CSTR tracking tests
-    solution = explicit_solution_for("cstr_tracking", cache_dir=tmp_path_factory.getbasetemp() / "explicit_mpc")
+    problem = tracking_problem(plant_interface(CSTREnv()), 10, track_reference=True)
+    solution = ExplicitSolution.solve(problem, cache_dir=tmp_path_factory.getbasetemp() / "explicit_mpc")
     assert solution.tracking and solution.n_parameters == 4
-    network = yann_of(solution)
+    network = yann_from_solution(solution)
     assert network.n_inputs == 4
-    theta = feasible_states(solution, 10_000, seed=7)
+    theta = solution.feasible_samples(10_000, seed=7)
     error = np.abs(run(network, theta) - solution.evaluate(theta)).max()
     assert error <= 1e-9, error
     # outside: the tracking LQR clip(u_r + K (x - x_ref)), as the explicit MPC controller applies it

@@ -36,6 +36,32 @@ def test_check_env_and_registration():
     assert env.observation_space.shape == (7 * 15 + 3 + 6 + 7,)
 
 
+def test_the_market_observation_adds_the_raw_state_and_keeps_the_features():
+    plain = MarketMakingEnv(**SMALL, split="test")
+    env = gym.make("rlkit/MarketMaking-v0", **SMALL, split="test", market_observation=True)
+    check_env(env.unwrapped)
+    obs, _ = plain.reset(seed=1)
+    market_obs, _ = env.reset(seed=1)
+    assert isinstance(plain.observation_space, gym.spaces.Box)  # the default is unchanged
+    assert env.observation_space["features"] == plain.observation_space
+    for action in (5, 1, 16, 0):
+        np.testing.assert_array_equal(obs, market_obs["features"])
+        state = env.unwrapped.market_state()
+        assert env.observation_space.contains(market_obs)
+        assert market_obs["mid"][0] == state["mid"] and market_obs["inventory"][0] == state["inventory"]
+        quoted = ~np.isnan(state["action_quotes"])
+        np.testing.assert_array_equal(market_obs["action_quoted"], quoted)
+        np.testing.assert_array_equal(market_obs["action_quotes"][quoted], state["action_quotes"][quoted])
+        obs, *_ = plain.step(action)
+        market_obs, *_ = env.step(action)
+
+
+def test_the_batched_engine_refuses_the_market_observation():
+    with pytest.raises(ValueError, match="single env"):
+        gym.make_vec("rlkit/MarketMaking-v0", num_envs=2, vectorization_mode="vector_entry_point", **SMALL,
+                     market_observation=True)
+
+
 def test_seeded_runs_repeat():
     a = play(MarketMakingEnv(**SMALL, episode_seconds=60.0), [1, 5, 0, 16, 8], seed=4)
     b = play(MarketMakingEnv(**SMALL, episode_seconds=60.0), [1, 5, 0, 16, 8], seed=4)
