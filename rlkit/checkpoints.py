@@ -2,13 +2,18 @@
 
 Layout under ``<run>/checkpoints/``::
 
-    step-000012000/      one complete checkpoint: agent.zip, replay_buffer.pkl (off-policy),
+    step-000012000/      one complete checkpoint: agent.zip, replay_buffer.npz (off-policy),
                          state.json (written last: the marker that the directory is complete)
     latest -> step-...   symbolic links, switched with an atomic rename
     best   -> step-...
 
 A checkpoint is first written as ``step-N.partial`` and renamed when complete; only then is a link
 switched to it, and only then are directories no link points to removed.
+
+Nothing in a checkpoint is a pickle: the agent is rlkit's checkpoint format (``agents.checkpoint``:
+meta.json and tensors.safetensors in a zip), the replay buffer an ``.npz`` read without pickle, the
+state JSON. A checkpoint of an older rlkit (a pickled agent.zip or replay_buffer.pkl) is refused when
+it is loaded (:class:`agents.checkpoint.OlderCheckpointError`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 from rlkit.errors import UserError
 
 AGENT_FILE = "agent.zip"
-REPLAY_BUFFER_FILE = "replay_buffer.pkl"
+REPLAY_BUFFER_FILE = "replay_buffer.npz"
+OLDER_REPLAY_BUFFER_FILE = "replay_buffer.pkl"  # a pickle written by rlkit before issue 19: refused
 STATE_FILE = "state.json"
 LINKS = ("latest", "best")
 
@@ -39,8 +45,12 @@ class Checkpoint:
 
     @property
     def replay_buffer_file(self) -> Path | None:
-        path = self.path / REPLAY_BUFFER_FILE
-        return path if path.is_file() else None
+        """The saved replay buffer; an older rlkit's pickle is returned too, so that loading it
+        is refused with the older-rlkit message rather than the buffer silently dropped."""
+        for name in (REPLAY_BUFFER_FILE, OLDER_REPLAY_BUFFER_FILE):
+            if (self.path / name).is_file():
+                return self.path / name
+        return None
 
 
 class CheckpointStore:

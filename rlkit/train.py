@@ -78,11 +78,28 @@ def build_agent(agent_class: type, cfg: DictConfig, env: Any) -> Any:
         raise UserError(f"agent {cfg.agent.name} rejected its configuration: {error}") from None
 
 
-def load_agent(agent_class: type, checkpoint: Any, env: Any, device: str, **settings: Any) -> Any:
+def load_agent(agent_class: type, checkpoint: Any, env: Any, device: str, replay_buffer: bool = False,
+               **settings: Any) -> Any:
+    """The checkpoint's agent (with its replay buffer when ``replay_buffer``: a resumed run), or a
+    UserError: one line for a checkpoint of an older rlkit, the file and the reason otherwise."""
+    from agents.checkpoint import OlderCheckpointError
+
+    source = checkpoint.agent_file
     try:
-        return agent_class.load(checkpoint.agent_file, env=env, device=device, **settings)
+        agent = agent_class.load(source, env=env, device=device, **settings)
+        buffer_file = checkpoint.replay_buffer_file
+        if replay_buffer and buffer_file is not None and hasattr(agent, "load_replay_buffer"):
+            source = buffer_file
+            agent.load_replay_buffer(buffer_file)
+    except OlderCheckpointError as error:  # a pickle: never opened
+        message = str(error)
+        if "retrain" not in message:  # what to do about it, said once
+            message += "; retrain the agent with this version"
+        raise UserError(message) from None
     except Exception as error:  # a truncated zip, a foreign file, an incompatible version
-        raise UserError(f"cannot load the agent from {checkpoint.agent_file}: {error}") from None
+        raise UserError(f"cannot load {'the agent' if source == checkpoint.agent_file else 'the replay buffer'} "
+                        f"from {source}: {error}") from None
+    return agent
 
 
 def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
@@ -127,10 +144,9 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
             run = RunDirectory.create(cfg)
             run.write_config(cfg, overrides)
         else:
-            agent = load_agent(agent_class, checkpoint, train_env, cfg.device, **ray_settings(agent_class, cfg))
+            agent = load_agent(agent_class, checkpoint, train_env, cfg.device, replay_buffer=True,
+                               **ray_settings(agent_class, cfg))
             _connect_to_ray(agent_class, cfg)
-            if checkpoint.replay_buffer_file is not None and hasattr(agent, "load_replay_buffer"):
-                agent.load_replay_buffer(checkpoint.replay_buffer_file)
             run.write_config(cfg, _original_overrides(run))
             run.record_resume(overrides, start)
         announce(f"run directory: {run.path}")

@@ -3,7 +3,7 @@
 - :mod:`agents.gnn_dqn.graph`: edges from node positions: dense adjacency, full / radius / knn.
 - :mod:`agents.gnn_dqn.networks`: dense batched GCN and GAT layers, the SB3 features extractor.
 - :mod:`agents.gnn_dqn.agent`: :class:`GNNDQN` (``agent=gnn_dqn``).
-- :mod:`agents.gnn_dqn.latency`: the dense path against PyG's ``Batch.from_data_list``.
+- ``rlkit bench gnn_latency`` (rlkit/bench/gnn_latency.py): the dense path against PyG's ``Batch.from_data_list``.
 
 Importing this package is cheap; torch and SB3 load with the names that need them.
 """

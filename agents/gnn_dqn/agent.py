@@ -42,6 +42,7 @@ class GNNDQN(DQN):
     """
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
+    env_requirements: ClassVar[dict[str, Any]] = {"representation": "graph"}
 
     @classmethod
     def check_env(cls, env: Any) -> None:

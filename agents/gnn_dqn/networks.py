@@ -3,7 +3,7 @@
 Every graph of a batch has the same ``N`` nodes (24 for football), so node features ``x[B, N, F]``
 and an adjacency ``adj[B, N, N]`` (:mod:`agents.gnn_dqn.graph`) are plain tensors and a layer is a
 few batched matrix products: for 24-node graphs this is 10-20x faster than PyG's sparse path through
-``Batch.from_data_list`` (see :mod:`agents.gnn_dqn.latency`).
+``Batch.from_data_list`` (see ``rlkit bench gnn_latency``).
 
 - :class:`DenseGCNLayer`: Kipf & Welling's graph convolution, ``D^-1/2 (A + I) D^-1/2 X W + b``.
 - :class:`DenseGATLayer`: Velickovic et al.'s multi-head graph attention.

@@ -1,9 +1,10 @@
 """stable-baselines3's algorithms as rlkit agents.
 
-Each class is SB3's own, with two additions: ``supported_action_spaces`` as a class attribute (so a
-host can refuse an env before building anything) and hyper-parameters that can be written in a
-config file: ``policy_kwargs.activation_fn`` may be a name (``tanh``, ``relu``, ...) and
-``train_freq`` may be a list ``[4, "step"]``.
+Each class is SB3's own, with three additions: ``supported_action_spaces`` as a class attribute (so a
+host can refuse an env before building anything), hyper-parameters that can be written in a
+config file (``policy_kwargs.activation_fn`` may be a name (``tanh``, ``relu``, ...) and
+``train_freq`` may be a list ``[4, "step"]``), and ``save``/``load`` in rlkit's checkpoint format
+instead of SB3's pickles (:mod:`agents.sb3.persistence`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from stable_baselines3.common.noise import (
     OrnsteinUhlenbeckActionNoise,
 )
 from torch import nn
+
+from agents.sb3.persistence import SB3Persistence
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -76,21 +79,21 @@ def exploration_noise(spec: Any, action_space: spaces.Space) -> ActionNoise | No
 _ALL_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
 
-class PPO(sb3.PPO):
+class PPO(SB3Persistence, sb3.PPO):
     supported_action_spaces = _ALL_SPACES
 
     def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
         super().__init__(policy, env, **config_friendly_kwargs(kwargs))
 
 
-class A2C(sb3.A2C):
+class A2C(SB3Persistence, sb3.A2C):
     supported_action_spaces = _ALL_SPACES
 
     def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
         super().__init__(policy, env, **config_friendly_kwargs(kwargs))
 
 
-class DQN(sb3.DQN):
+class DQN(SB3Persistence, sb3.DQN):
     supported_action_spaces = (spaces.Discrete,)
 
     def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:
@@ -100,6 +103,8 @@ class DQN(sb3.DQN):
 class CnnDQN(DQN):
     """DQN with SB3's Nature CNN (``CnnPolicy``) on image observations, e.g. football's SMM planes;
     refuses a non-image env before anything is built."""
+
+    env_requirements = {"representation": "extracted"}  # the SMM planes
 
     @classmethod
     def check_env(cls, env: Any) -> None:
@@ -118,7 +123,7 @@ class CnnDQN(DQN):
         super().__init__(policy, env, **kwargs)
 
 
-class DDPG(sb3.DDPG):
+class DDPG(SB3Persistence, sb3.DDPG):
     supported_action_spaces = (spaces.Box,)
 
     def __init__(self, policy: Any, env: Any, action_noise: Any = None, **kwargs: Any) -> None:
@@ -126,7 +131,7 @@ class DDPG(sb3.DDPG):
         super().__init__(policy, env, action_noise=noise, **config_friendly_kwargs(kwargs))
 
 
-class TD3(sb3.TD3):
+class TD3(SB3Persistence, sb3.TD3):
     supported_action_spaces = (spaces.Box,)
 
     def __init__(self, policy: Any, env: Any, action_noise: Any = None, **kwargs: Any) -> None:
@@ -134,7 +139,7 @@ class TD3(sb3.TD3):
         super().__init__(policy, env, action_noise=noise, **config_friendly_kwargs(kwargs))
 
 
-class SAC(sb3.SAC):
+class SAC(SB3Persistence, sb3.SAC):
     supported_action_spaces = (spaces.Box,)
 
     def __init__(self, policy: Any, env: Any, **kwargs: Any) -> None:

@@ -24,8 +24,8 @@ changes:
   snapshot of that actor. So the deployed policy never evaluates worse than the linear MPC on
   those episodes. Logged: ``yann/deployed`` ("mpc" or "trained"), ``yann/deployed_trained`` (0/1),
   ``yann/candidate_return``, ``yann/deployed_return``, ``yann/mpc_return``.
-- **Target networks** are soft-updated by SB3 through ``.data``, which torch does not track, so
-  the YANN's cached big-M layer is refreshed after every training call.
+- **Target networks** are soft-updated by SB3 through ``.data``, which torch does not track; the
+  YANN compares its laws by value before reusing its big-M layer, so nothing needs refreshing.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from agents.mpc.plant import DEFAULT_REFERENCE_MARGIN, plant_interface
 from agents.sb3 import config_friendly_kwargs, exploration_noise
+from agents.sb3.persistence import SB3Persistence
 from agents.yann.model import LinearOCP
 from agents.yann.policies import YANNTD3Policy
 
@@ -74,10 +75,14 @@ class _ImprovementCallback(BaseCallback):
             self.last_check = self.agent.num_timesteps
 
 
-class _YANNRL:
+class _YANNRL(SB3Persistence):
     """What YANN-TD3 and YANN-DDPG add to SB3's algorithm (module docstring)."""
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
+    # saved beside SB3's state; the actors (trained, MPC, deployed) are in the policy's state dict
+    persisted_attributes: ClassVar[tuple[str, ...]] = ("deployed", "mpc_return", "deployed_return",
+                                                       "improvement_history")
+    load_needs_env: ClassVar[str | None] = "its networks are built from the explicit MPC of the env's control system"
     policy_aliases: ClassVar[dict[str, type]] = {"YANNPolicy": YANNTD3Policy}
 
     @classmethod
@@ -150,9 +155,6 @@ class _YANNRL:
     def linear_ocp(self) -> LinearOCP:
         return self.policy.model
 
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_improvement_env", "explicit_solution"]
-
     # -- acting --------------------------------------------------------------------------------
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
@@ -175,13 +177,6 @@ class _YANNRL:
         combined = CallbackList([callback, improvement])
         combined.init_callback(self)
         return combined
-
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        super().train(gradient_steps, batch_size)
-        for network in (self.policy.actor_target, self.policy.critic_target):
-            for module in network.modules():
-                if hasattr(module, "invalidate"):
-                    module.invalidate()
 
     # -- continuous policy improvement ---------------------------------------------------------
     def improvement_env(self) -> gym.Env:

@@ -137,7 +137,7 @@ def test_the_no_engine_message_names_the_envs_that_have_one():
 
 
 def test_td3_on_batched_control_counts_violations_and_resumes_its_replay_buffer(train_run, cli):
-    from stable_baselines3 import TD3
+    from agents.sb3 import TD3
 
     args = ("env=cstr_safe", "agent=td3", "vec_env=batched", "n_envs=4", "agent.learning_starts=64",
             "agent.policy_kwargs.net_arch=[32,32]", "eval.every=0", "eval.episodes=1")
@@ -146,5 +146,5 @@ def test_td3_on_batched_control_counts_violations_and_resumes_its_replay_buffer(
     code, _, err = cli("train", f"resume={run}", "total_timesteps=512", "progress_bar=false")
     assert code == 0, err
     agent = TD3.load(run / "checkpoints" / "latest" / "agent.zip", device="cpu")
-    agent.load_replay_buffer(run / "checkpoints" / "latest" / "replay_buffer.pkl")
+    agent.load_replay_buffer(run / "checkpoints" / "latest" / "replay_buffer.npz")
     assert agent.num_timesteps == 512 and agent.replay_buffer.size() * agent.replay_buffer.n_envs == 512

@@ -77,3 +77,26 @@ def test_state_round_trips(tmp_path):
     store.save(FakeAgent(b"x"), state)
     assert store.load().state == state
     assert json.loads((store.directory / "latest" / "state.json").read_text()) == state
+
+
+class FakeOffPolicyAgent(FakeAgent):
+    """A FakeAgent with a replay buffer, written to the path it is given."""
+
+    replay_buffer = object()
+
+    def save_replay_buffer(self, path) -> None:
+        with open(path, "wb") as handle:
+            handle.write(b"buffer")
+
+
+def test_the_replay_buffer_is_an_npz_and_an_older_pickle_is_still_found(tmp_path):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.save(FakeOffPolicyAgent(b"a"), {"num_timesteps": 1})
+    latest = store.load("latest")
+    assert latest.replay_buffer_file == latest.path / "replay_buffer.npz"
+    assert latest.replay_buffer_file.read_bytes() == b"buffer"
+    # an older rlkit's pickle is returned, so that loading it is refused rather than the buffer skipped
+    latest.replay_buffer_file.rename(latest.path / "replay_buffer.pkl")
+    assert latest.replay_buffer_file == latest.path / "replay_buffer.pkl"
+    store.save(FakeAgent(b"b"), {"num_timesteps": 2})
+    assert store.load("latest").replay_buffer_file is None

@@ -3,15 +3,16 @@ multirun."""
 
 import csv
 import json
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
-from stable_baselines3 import DQN, PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from agents.sb3 import DQN, PPO
 from fast_settings import FAST_DQN, FAST_PPO
 
 
@@ -100,7 +101,7 @@ def test_resume_continues_counter_curve_and_replay_buffer(train_run, cli):
 
     # the buffer holds both runs' transitions only if the first run's buffer was restored
     agent = DQN.load(run / "checkpoints" / "latest" / "agent.zip", device="cpu")
-    agent.load_replay_buffer(run / "checkpoints" / "latest" / "replay_buffer.pkl")
+    agent.load_replay_buffer(run / "checkpoints" / "latest" / "replay_buffer.npz")
     assert agent.replay_buffer.size() == 768
     assert agent.num_timesteps == 768
     resumes = yaml.safe_load((run / ".hydra" / "resumes.yaml").read_text())
@@ -167,3 +168,35 @@ def test_training_counts_the_violations_the_env_reports(train_run):
     assert 0 < rows[0]["train_violations"] <= rows[1]["train_violations"] <= 256
     assert all(row["violations_per_episode"] <= row["mean_length"] for row in rows)
     assert "eval/violations_per_episode" in scalars(run)
+
+
+def test_a_run_checkpoints_tensors_arrays_and_json_only(train_run):
+    run = train_run("env=CartPole-v1", *FAST_DQN, "total_timesteps=128", "eval.every=128")
+    latest = run / "checkpoints" / "latest"
+    assert sorted(p.name for p in latest.iterdir()) == ["agent.zip", "replay_buffer.npz", "state.json"]
+    with zipfile.ZipFile(latest / "agent.zip") as archive:
+        assert sorted(archive.namelist()) == ["meta.json", "tensors.safetensors"]
+        assert all(not archive.read(name).startswith(b"\x80") for name in archive.namelist())  # pickle protocol 2+
+    with np.load(latest / "replay_buffer.npz", allow_pickle=False) as arrays:
+        assert arrays["actions"].shape[0] == 128
+
+
+def test_a_checkpoint_of_an_older_rlkit_is_refused_in_one_line(train_run, cli):
+    import stable_baselines3
+
+    run = train_run("env=CartPole-v1", *FAST_DQN, "total_timesteps=128", "eval.every=128")
+    latest = (run / "checkpoints" / "latest").resolve()
+    resume = ("train", f"resume={run}", "total_timesteps=256", "progress_bar=false")
+
+    # the replay buffer as rlkit saved it before: a pickle (never opened, so any bytes do)
+    (latest / "replay_buffer.npz").rename(latest / "replay_buffer.pkl")
+    code, _, err = cli(*resume)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "replay_buffer.pkl was written by an older rlkit" in err and "retrain" in err
+
+    # the agent as rlkit saved it before: SB3's zip, whose "data" member is unpickled on load
+    stable_baselines3.DQN.save(DQN.load(latest / "agent.zip", device="cpu"), latest / "agent.zip")
+    for command in (("evaluate", f"run={run}", "episodes=1", "checkpoint=latest"), resume):
+        code, _, err = cli(*command)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "agent.zip was written by an older rlkit" in err and "retrain" in err

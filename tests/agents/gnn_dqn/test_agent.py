@@ -84,6 +84,16 @@ def test_save_load_round_trip_gives_identical_q_values(gnn, edges, tmp_path):
     assert isinstance(extractor, GNNFeaturesExtractor)
     assert (extractor.gnn, extractor.edges, extractor.k, extractor.radius) == (gnn, edges, 2, 0.5)
     assert (loaded.gnn, loaded.edges, loaded.heads) == (gnn, edges, 2)
+    # with an env too, and the optimizer's state comes back as it was
+    with_env = GNNDQN.load(tmp_path / "agent.zip", env=ShootOrRun(), device="cpu")
+    np.testing.assert_array_equal(q_values(with_env, observations), q_values(agent, observations))
+    saved, restored = agent.policy.optimizer.state_dict(), with_env.policy.optimizer.state_dict()
+    assert saved["param_groups"] == restored["param_groups"] and saved["state"].keys() == restored["state"].keys()
+    for index, values in saved["state"].items():
+        for key, value in values.items():
+            torch.testing.assert_close(restored["state"][index][key], value, rtol=0, atol=0)
+    assert (with_env.num_timesteps, with_env._n_calls, with_env.exploration_rate) == (
+        agent.num_timesteps, agent._n_calls, agent.exploration_rate)
 
 
 def test_local_and_target_gnns_are_separate_and_synchronise_on_target_update():

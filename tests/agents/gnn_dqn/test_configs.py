@@ -12,37 +12,18 @@ from agents.gnn_dqn import GNNDQN
 from agents.gnn_dqn.networks import DenseGATLayer
 from rlkit.config import compose
 from rlkit.errors import UserError
+from random_env import RandomObservations
 from rlkit.train import agent_class_for, build_agent
 
 SMALL = ["agent.learning_starts=16", "agent.buffer_size=256", "agent.batch_size=8", "device=cpu"]
 
 
-class RandomObservations(gym.Env):
-    """Random observations from ``space``, Discrete(19) actions, 20-step episodes, reward for action 12."""
-
-    action_space = spaces.Discrete(19)
-
-    def __init__(self, space: spaces.Space) -> None:
-        self.observation_space = space
-        self.steps = 0
-
-    def reset(self, seed=None, options=None):
-        super().reset(seed=seed)
-        self.observation_space.seed(seed)
-        self.steps = 0
-        return self.observation_space.sample(), {}
-
-    def step(self, action):
-        self.steps += 1
-        return self.observation_space.sample(), float(action == 12), False, self.steps >= 20, {}
-
-
 def graph_env() -> gym.Env:
-    return RandomObservations(spaces.Box(-1.0, 1.0, (24, 16), np.float32))
+    return RandomObservations(spaces.Box(-1.0, 1.0, (24, 16), np.float32), actions=19, rewarded_action=12, cut_every=20)
 
 
 def smm_env() -> gym.Env:
-    return RandomObservations(spaces.Box(0, 255, (72, 96, 4), np.uint8))
+    return RandomObservations(spaces.Box(0, 255, (72, 96, 4), np.uint8), actions=19, rewarded_action=12, cut_every=20)
 
 
 def test_gnn_dqn_config_has_the_papers_optimiser_settings():

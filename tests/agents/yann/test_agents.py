@@ -114,14 +114,23 @@ def test_save_and_load_round_trip(cache_dir, tmp_path):
     observations = np.random.default_rng(4).uniform(-8, 8, size=(50, 2))
     actions = agent.predict(observations)[0]
     agent.save(tmp_path / "agent.zip")
-    for env_argument in (None, gym.make(ENV_IDS["double_integrator"])):
-        loaded = YANNTD3.load(tmp_path / "agent.zip", env=env_argument, device="cpu")
-        np.testing.assert_array_equal(loaded.predict(observations)[0], actions)
-        assert loaded.deployed == "trained" and loaded.mpc_return == agent.mpc_return
-        with torch.no_grad():
-            obs = torch.as_tensor(observations)
-            np.testing.assert_array_equal(loaded.actor(obs).numpy(), agent.actor(obs).numpy())
-            np.testing.assert_array_equal(loaded.policy.mpc_actor(obs).numpy(), agent.policy.mpc_actor(obs).numpy())
+    loaded = YANNTD3.load(tmp_path / "agent.zip", env=gym.make(ENV_IDS["double_integrator"]), device="cpu")
+    np.testing.assert_array_equal(loaded.predict(observations)[0], actions)
+    assert loaded.deployed == "trained" and loaded.mpc_return == agent.mpc_return
+    assert loaded.improvement_history == agent.improvement_history and loaded.num_timesteps == agent.num_timesteps
+    with torch.no_grad():
+        obs = torch.as_tensor(observations)
+        np.testing.assert_array_equal(loaded.actor(obs).numpy(), agent.actor(obs).numpy())
+        np.testing.assert_array_equal(loaded.policy.mpc_actor(obs).numpy(), agent.policy.mpc_actor(obs).numpy())
+    for name in ("actor.optimizer", "critic.optimizer"):
+        saved, restored = agent.get_parameters()[name], loaded.get_parameters()[name]
+        assert saved["param_groups"] == restored["param_groups"]
+        for index, values in saved["state"].items():
+            for key, value in values.items():
+                torch.testing.assert_close(restored["state"][index][key], value, rtol=0, atol=0)
+    # its networks come from the env's control system: without an env it cannot be rebuilt
+    with pytest.raises(ValueError, match="YANNTD3 cannot be loaded without an env: its networks are built from"):
+        YANNTD3.load(tmp_path / "agent.zip", device="cpu")
 
 
 def test_an_env_without_a_control_system_is_refused_clearly(cache_dir):
