@@ -7,42 +7,33 @@ Each vector-env step is stored in the replay buffer; from ``learning_starts`` st
 followed by ``updates_per_step`` updates (per parallel env), each on ``batch_size`` transitions.
 Before ``learning_starts`` the agent acts uniformly at random, afterwards by the softmax of its
 Q-values at ``temperature``.
+
+The hyper-parameters are the constructors' keyword arguments (a subclass takes its parent's as
+keywords); ``hyperparameters`` records them, and a checkpoint (:mod:`agents.checkpoint`) rebuilds the
+agent from them before restoring its state.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
-import pickle
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.utils import get_device
 
-from agents.archive import read_archive, write_archive
+from agents.checkpoint import load_agent, save_agent
 from agents.model_based.buffer import ReplayBuffer
 from agents.model_based.latent import LATENT_KINDS, LatentModel
 from agents.model_based.learner import DQNLearner
 from agents.model_based.models import LearnedModel, SimulatorModel, imagine, restorable_env
 from agents.rollout import StepRunner
 
-SAVE_FORMAT = 1
-DATA_FILE, META_FILE = "data.pkl", "meta.json"
-
-# The paper's low-data regime (100k steps, 10 updates per step, target refresh every 10 updates).
-ER_DEFAULTS: dict[str, Any] = dict(
-    learning_rate=1e-4, temperature=0.1, gamma=0.9, hidden=[200, 200, 200], buffer_size=100_000,
-    learning_starts=1000, updates_per_step=10, target_update_every=10, batch_size=320,
-)
-MODEL_DEFAULTS: dict[str, Any] = dict(
-    ER_DEFAULTS, model_batch_size=32, rollout_length=10, imagined_share=1.0, n_rollouts=None,
-)
-LATENT_DEFAULTS: dict[str, Any] = dict(
-    MODEL_DEFAULTS, latent="categorical", latent_size=16, latent_classes=8, kl_scale=1.0, free_nats=1.0,
-)
+SAVE_FORMAT = 2  # the state tree of agents.checkpoint (format 1 was a pickled data.pkl)
 
 
 def _spaces(env: Any) -> tuple[Any, Any]:
@@ -66,11 +57,41 @@ def softmax_sample(probabilities: np.ndarray, rng: np.random.Generator) -> np.nd
 
 class ReplayDQN(StepRunner):
     """The DQN agent on replayed real transitions (``er_dqn``); subclasses change where a Q update's
-    transitions come from (:meth:`q_batch`)."""
+    transitions come from (:meth:`q_batch`). Defaults are the paper's low-data regime (100k steps, 10
+    updates per step, target refresh every 10 updates).
+
+    Arguments
+    ---------
+    env
+        The Gymnasium env or SB3 VecEnv to train on: Discrete actions, flat Box observations.
+    learning_rate
+        AdamW step size (betas 0.9/0.99, eps 1e-5, weight decay 1e-6) of the Q-network (and of a model).
+    temperature
+        Softmax exploration: actions ~ softmax(Q / temperature) (also the imagined rollouts' policy).
+    gamma
+        Discount factor, in [0, 1].
+    hidden
+        Widths of the ELU layers of the Q-network (and of each model network).
+    buffer_size
+        Transitions the replay buffer holds (a ring: the oldest are overwritten).
+    learning_starts
+        Env steps of uniform random actions before the first update.
+    updates_per_step
+        Updates after every env step, per parallel env (low-data regime: 10; high-data: 1).
+    target_update_every
+        Updates between target-network copies (low-data: 10; high-data: 100).
+    batch_size
+        Transitions per Q update.
+    seed
+        Seeds the networks' initial weights, exploration, replay sampling and the training env.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
+    verbose
+        Kept for SB3's surface; the agent prints nothing.
+    """
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
     name: ClassVar[str] = "er_dqn"
-    defaults: ClassVar[dict[str, Any]] = ER_DEFAULTS
 
     @classmethod
     def check_env(cls, env: Any) -> None:
@@ -80,22 +101,32 @@ class ReplayDQN(StepRunner):
         if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
             raise ValueError(f"{cls.name} needs flat Box observations (a vector); the env's are {observation_space}")
 
-    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0, **settings: Any) -> None:
-        if policy is not None:
-            raise ValueError(f"{self.name} has no policy argument; leave policy unset (got {policy!r})")
-        unknown = set(settings) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"unknown {self.name} settings {sorted(unknown)}; allowed: {sorted(self.defaults)}")
+    def __init__(self, env: Any = None, learning_rate: float = 1e-4, temperature: float = 0.1, gamma: float = 0.9,
+                 hidden: Sequence[int] = (200, 200, 200), buffer_size: int = 100_000, learning_starts: int = 1000,
+                 updates_per_step: int = 10, target_update_every: int = 10, batch_size: int = 320,
+                 seed: int | None = None, device: Any = "auto", verbose: int = 0) -> None:
+        self._declare(learning_rate=learning_rate, temperature=temperature, gamma=gamma, hidden=hidden,
+                      buffer_size=buffer_size, learning_starts=learning_starts, updates_per_step=updates_per_step,
+                      target_update_every=target_update_every, batch_size=batch_size)
         if env is None:
             raise ValueError(f"{self.name} needs an env to size its networks; pass env=")
         self.check_env(env)
         observation_space, action_space = _spaces(env)
-        self.hyperparameters = {**self.defaults, **settings}
+        self.env = env
+        self._build(int(observation_space.shape[0]), int(action_space.n), seed, device, verbose)
+
+    def _declare(self, **hyperparameters: Any) -> None:
+        """Record one class's constructor arguments in ``hyperparameters`` (what a checkpoint rebuilds
+        the agent from): a subclass declares its own, then calls its parent's constructor."""
+        self.hyperparameters = {**hyperparameters, **self.__dict__.get("hyperparameters", {})}
+
+    def _build(self, obs_dim: int, n_actions: int, seed: int | None, device: Any, verbose: int) -> None:
+        """Check the declared hyper-parameters and build what they define (the constructor and load)."""
         self.validate(self.hyperparameters)
-        self.obs_dim, self.n_actions = int(observation_space.shape[0]), int(action_space.n)
-        self.seed, self.verbose, self.env = (0 if seed is None else int(seed)), verbose, env
-        self.device = _device(device)
+        self.hyperparameters["hidden"] = [int(width) for width in self.hyperparameters["hidden"]]
+        self.obs_dim, self.n_actions = obs_dim, n_actions
+        self.seed, self.verbose = (0 if seed is None else int(seed)), verbose
+        self.device = get_device(device or "auto")  # as SB3 agents: "cuda" without CUDA is the CPU
         self._setup()
 
     # -- settings -------------------------------------------------------------------------
@@ -248,45 +279,38 @@ class ReplayDQN(StepRunner):
         self.training_wall_time_s = state["training_wall_time_s"]
 
     def save(self, path: Any) -> None:
-        data = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
-                "seed": self.seed, "num_timesteps": self.num_timesteps, "obs_dim": self.obs_dim,
-                "n_actions": self.n_actions, "state": self._state()}
-        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "module": type(self).__module__,
-                "hyperparameters": self.hyperparameters, "num_timesteps": self.num_timesteps}
-        write_archive(path, {DATA_FILE: pickle.dumps(data), META_FILE: json.dumps(meta, indent=2, default=str)})
+        """The agent as an rlkit checkpoint (:mod:`agents.checkpoint`): its hyper-parameters and its
+        state (weights, optimiser states, counters, random generator states); no replay buffer."""
+        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "obs_dim": self.obs_dim,
+                 "n_actions": self.n_actions, **self._state()}
+        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> ReplayDQN:
-        data = read_archive(path, DATA_FILE, pickle.loads, kind=f"{cls.name} agent", save_format=SAVE_FORMAT,
-                            class_name=cls.__name__)
+        """The agent :meth:`save` wrote, rebuilt from its hyper-parameters and restored; ``env`` (optional:
+        ``predict`` needs none) must have the saved observation and action sizes."""
+        # tensors on the CPU: load_state_dict copies them to the modules' device, a generator state stays there
+        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
         agent = cls.__new__(cls)
-        agent.hyperparameters, agent.seed = data["hyperparameters"], data["seed"]
-        agent.obs_dim, agent.n_actions = data["obs_dim"], data["n_actions"]
-        agent.verbose, agent.env, agent.device = kwargs.get("verbose", 0), None, _device(device)
-        agent._setup()
-        agent._restore(data["state"])
-        agent.num_timesteps = data["num_timesteps"]
+        agent._declare(**hyperparameters)
+        agent.env = None
+        agent._build(int(state["obs_dim"]), int(state["n_actions"]), state["seed"], device, kwargs.get("verbose", 0))
+        agent._restore(state)
+        agent.num_timesteps = int(state["num_timesteps"])
         if env is not None:
             agent.set_env(env)
         return agent
 
     def save_replay_buffer(self, path: Any) -> None:
-        with open(path, "wb") as file:
-            pickle.dump(self.replay_buffer.state(), file)
+        """The replay buffer as arrays (an ``.npz`` at ``path``, whatever its suffix; no pickle)."""
+        self.replay_buffer.save(path)
 
     def load_replay_buffer(self, path: Any) -> None:
-        with open(path, "rb") as file:
-            buffer = ReplayBuffer.from_state(pickle.load(file))
+        buffer = ReplayBuffer.load(path)
         if buffer.obs_dim != self.obs_dim:
             raise ValueError(f"the replay buffer at {path} holds {buffer.obs_dim}-entry observations, "
                              f"not {self.obs_dim}")
         self.replay_buffer = buffer
-
-
-def _device(device: Any) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class ERDQN(ReplayDQN):
@@ -298,10 +322,29 @@ class ModelDQN(ReplayDQN):
     transitions, then trains Q on ``batch_size`` (320) transitions of which ``imagined_share`` are
     imagined (``n_rollouts`` rollouts of ``rollout_length`` steps from replayed observations under the
     current softmax policy, weighted by the predicted chance the rollout is still running) and the
-    rest replayed. ``imagined_share`` 1 is the paper's model agent, 0 is experience replay exactly."""
+    rest replayed. ``imagined_share`` 1 is the paper's model agent, 0 is experience replay exactly.
+
+    Arguments (besides :class:`ReplayDQN`'s, which it takes as keywords)
+    ---------------------------------------------------------------------
+    env
+        As :class:`ReplayDQN`'s, with 0/1 observations (the next-observation model is a Bernoulli per entry).
+    model_batch_size
+        Replayed transitions per model update (one model update per Q update).
+    rollout_length
+        Steps per imagined rollout (>= 1).
+    imagined_share
+        Share of ``batch_size`` that is imagined, the rest replayed, in [0, 1].
+    n_rollouts
+        Rollouts per update; None: ``ceil(imagined_share * batch_size / rollout_length)``.
+    """
 
     name: ClassVar[str] = "model_dqn"
-    defaults: ClassVar[dict[str, Any]] = MODEL_DEFAULTS
+
+    def __init__(self, env: Any = None, model_batch_size: int = 32, rollout_length: int = 10,
+                 imagined_share: float = 1.0, n_rollouts: int | None = None, **kwargs: Any) -> None:
+        self._declare(model_batch_size=model_batch_size, rollout_length=rollout_length, imagined_share=imagined_share,
+                      n_rollouts=n_rollouts)
+        super().__init__(env=env, **kwargs)
 
     @classmethod
     def check_env(cls, env: Any) -> None:
@@ -402,10 +445,29 @@ class LatentModelDQN(ModelDQN):
     """``latent_model_dqn``: ``model_dqn`` with a Dreamer-style latent model
     (:class:`agents.model_based.latent.LatentModel`): observations are encoded into ``latent_size``
     Gaussian dimensions, or ``latent_size`` categorical variables of ``latent_classes`` classes, the
-    rollouts step in latent space and decode each observation."""
+    rollouts step in latent space and decode each observation.
+
+    Arguments (besides :class:`ModelDQN`'s, which it takes as keywords)
+    -------------------------------------------------------------------
+    latent
+        ``"categorical"`` (DreamerV2: groups of one-hot classes, straight-through gradients) or ``"gaussian"``.
+    latent_size
+        Categorical: number of variables; Gaussian: dimensions.
+    latent_classes
+        Classes per categorical variable (unused for Gaussian latents).
+    kl_scale
+        Weight of the balanced KL(posterior || prior) (0.8 on the prior's side, 0.2 on the posterior's).
+    free_nats
+        KL below this is not penalised.
+    """
 
     name: ClassVar[str] = "latent_model_dqn"
-    defaults: ClassVar[dict[str, Any]] = LATENT_DEFAULTS
+
+    def __init__(self, env: Any = None, latent: str = "categorical", latent_size: int = 16, latent_classes: int = 8,
+                 kl_scale: float = 1.0, free_nats: float = 1.0, **kwargs: Any) -> None:
+        self._declare(latent=latent, latent_size=latent_size, latent_classes=latent_classes, kl_scale=kl_scale,
+                      free_nats=free_nats)
+        super().__init__(env=env, **kwargs)
 
     @classmethod
     def validate(cls, h: dict[str, Any]) -> None:
@@ -429,7 +491,9 @@ class LatentModelDQN(ModelDQN):
 class PerfectModelDQN(ModelDQN):
     """``perfect_model_dqn``: ``model_dqn``'s rollouts on the true simulator (an upper reference): copies
     of the env are set to the replayed observations (``set_state_from_observation``) and stepped. It
-    needs an env that can restore its state from an observation (the gridworlds)."""
+    needs an env that can restore its state from an observation (the gridworlds). It takes
+    :class:`ModelDQN`'s arguments (``model_batch_size`` is unused: the simulator is not fitted; it is
+    kept so that the settings match ``model_dqn``'s)."""
 
     name: ClassVar[str] = "perfect_model_dqn"
 
@@ -465,5 +529,3 @@ class PerfectModelDQN(ModelDQN):
     def _restore(self, state: dict[str, Any]) -> None:
         ReplayDQN._restore(self, state)
 
-
-AGENT_CLASSES: dict[str, type[ReplayDQN]] = {cls.name: cls for cls in (ERDQN, ModelDQN, LatentModelDQN, PerfectModelDQN)}

@@ -1,11 +1,18 @@
 """A fixed-size replay buffer of numpy arrays (obs, action, reward, next_obs, terminated), written
-as a ring: once full, each new transition overwrites the oldest."""
+as a ring: once full, each new transition overwrites the oldest.
+
+It samples with the agent's own ``numpy.random.Generator`` (one ``integers`` draw per batch), which
+stable-baselines3's ReplayBuffer cannot (it draws from numpy's global generator, positions and envs
+separately, over ``buffer_size // n_envs`` positions), so the agents keep this one: a run of theirs is
+the same run whatever else in the process draws random numbers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+from agents.checkpoint import load_arrays, save_arrays
 
 
 class ReplayBuffer:
@@ -53,18 +60,26 @@ class ReplayBuffer:
         return self.obs[self.indices(n, rng)]
 
     # -- checkpoints ----------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        """The stored transitions only (not the empty rows), for a pickle."""
+    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+    def save(self, path: Any) -> None:
+        """The stored transitions (not the empty rows) and the ring's position, as arrays
+        (:func:`agents.checkpoint.save_arrays`: an ``.npz``, no pickle)."""
         n = self.size
-        return {"capacity": self.capacity, "obs_dim": self.obs_dim, "position": self.position, "size": n,
-                "obs": self.obs[:n].copy(), "next_obs": self.next_obs[:n].copy(), "actions": self.actions[:n].copy(),
-                "rewards": self.rewards[:n].copy(), "terminated": self.terminated[:n].copy()}
+        save_arrays(path, {name: getattr(self, name)[:n] for name in self.FIELDS},
+                    {"capacity": self.capacity, "obs_dim": self.obs_dim, "position": self.position, "size": n})
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ReplayBuffer:
-        buffer = cls(state["capacity"], state["obs_dim"])
-        n = state["size"]
-        for name in ("obs", "next_obs", "actions", "rewards", "terminated"):
-            getattr(buffer, name)[:n] = state[name]
-        buffer.position, buffer.size = int(state["position"]), int(n)
+    def load(cls, path: Any) -> ReplayBuffer:
+        """A buffer written by :meth:`save`."""
+        arrays, meta = load_arrays(path)
+        missing = [name for name in cls.FIELDS if name not in arrays]
+        missing += [key for key in ("capacity", "obs_dim", "position", "size") if key not in meta]
+        if missing:
+            raise ValueError(f"{path} is not a saved replay buffer (it lacks {', '.join(missing)})")
+        buffer = cls(meta["capacity"], meta["obs_dim"])
+        n = int(meta["size"])
+        for name in cls.FIELDS:
+            getattr(buffer, name)[:n] = arrays[name]
+        buffer.position, buffer.size = int(meta["position"]), n
         return buffer

@@ -2,7 +2,8 @@
 transitions (real, imagined or both), a target network refreshed by copy every
 ``target_update_every`` updates, AdamW, and softmax (Boltzmann) exploration.
 
-A batch is a dict of tensors: ``obs``, ``actions``, ``rewards``, ``next_obs``, ``continuation`` (the
+The target refresh is stable-baselines3's ``polyak_update`` with ``tau=1`` (a copy, as SB3's DQN
+does it). A batch is a dict of tensors: ``obs``, ``actions``, ``rewards``, ``next_obs``, ``continuation`` (the
 chance the episode goes on after the transition: ``1 - terminated`` for a real one, the model's
 prediction for an imagined one) and ``weights`` (each transition's share of the loss: 1 for a real
 one, the chance an imagined rollout is still running at that step).
@@ -14,6 +15,7 @@ import copy
 from collections.abc import Sequence
 
 import torch
+from stable_baselines3.common.utils import polyak_update
 
 from agents.model_based.networks import QNetwork
 
@@ -71,7 +73,7 @@ class DQNLearner:
         self.optimizer.step()
         self.updates += 1
         if self.updates % self.target_update_every == 0:
-            self.target_q.load_state_dict(self.q.state_dict())
+            polyak_update(self.q.parameters(), self.target_q.parameters(), 1.0)
         return float(loss.detach())
 
     # -- saving ---------------------------------------------------------------------------

@@ -2,17 +2,20 @@
 (torch.func).
 
 The N Q-networks (their target networks, and for ``model_dqn`` the learned models) are stacked with
-``torch.func.stack_module_state``: every parameter gets a leading seed axis. Forward passes and the TD loss run once for all seeds through
-batched matrix products over the seed axis (:func:`stacked_mlp`: what ``torch.func.functional_call`` under
-``torch.vmap`` computes, without its Python overhead per call, which on small networks cost more than the
-N separate forward passes it replaces); one AdamW step on the stacked tensors is exactly N
-independent AdamW steps (AdamW is element-wise), and the summed loss gives each seed the gradient of its
-own loss. Each seed keeps its own env, replay buffer and random generator, as the single-seed agents
-(:class:`agents.model_based.agents.ERDQN`, :class:`~agents.model_based.agents.ModelDQN`), whose defaults
-and learner constants are reused; ``model_dqn``'s imagined rollouts of all seeds are one batched rollout
-(one shared torch generator for their draws).
+``torch.func.stack_module_state``: every parameter gets a leading seed axis. Forward passes and the TD
+loss run once for all seeds through batched matrix products over the seed axis (:func:`stacked_mlp`:
+what ``torch.func.functional_call`` under ``torch.vmap`` computes, without its Python overhead per call,
+which on small networks cost more than the N separate forward passes it replaces); one AdamW step on
+the stacked tensors is exactly N independent AdamW steps (AdamW is element-wise), and the summed loss
+gives each seed the gradient of its own loss. Every seed is a single-seed agent
+(:class:`agents.model_based.agents.ERDQN`, :class:`~agents.model_based.agents.ModelDQN`) built by its
+own constructor, whose env, replay buffer, random generator and initial weights it keeps;
+``model_dqn``'s imagined rollouts of all seeds are one batched rollout (one shared torch generator for
+their draws). Training runs on :class:`agents.loop.IterationLoop`, so callbacks, the progress bar and
+the NaN guard work as for every other agent.
 
-:func:`train_seeds` is the entry point: ``train_seeds("pan_flute", n_seeds=5, total_timesteps=20_000)``.
+:func:`train_seeds` is the entry point:
+``train_seeds("rlkit/PanFlute-v0", n_seeds=5, total_timesteps=20_000)``.
 """
 
 from __future__ import annotations
@@ -20,24 +23,22 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import stack_module_state
 
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import polyak_update
+
+from agents.loop import HostLogging, IterationLoop, as_callback
 from agents.model_based.agents import ERDQN, ModelDQN, ReplayDQN, softmax_sample
 from agents.model_based.buffer import ReplayBuffer
 from agents.model_based.learner import DQNLearner, adamw
 from agents.model_based.models import LearnedModel, imagine, transition_nll
-
-AGENTS: dict[str, type[ReplayDQN]] = {"er_dqn": ERDQN, "model_dqn": ModelDQN}
-
-# short names of the gridworlds (rlkit/conf/env/) -> Gymnasium ids
-SHORT_NAMES = {"proc_maze": "rlkit/ProcMaze-v0", "button_grid": "rlkit/ButtonGrid-v0", "pan_flute": "rlkit/PanFlute-v0"}
-EVAL_DEFAULTS: dict[str, Any] = dict(eval_every=None, n_eval_episodes=8)
 
 
 class StackedDQNLearner:
@@ -93,9 +94,7 @@ class StackedDQNLearner:
         self.optimizer.step()
         self.updates += 1
         if self.updates % self.target_update_every == 0:
-            with torch.no_grad():
-                for name, value in self.params.items():
-                    self.target_params[name].copy_(value)
+            polyak_update(self.params.values(), self.target_params.values(), 1.0)
         return losses.detach().cpu().numpy()
 
     def seed_state_dict(self, i: int, target: bool = False) -> dict[str, torch.Tensor]:
@@ -167,33 +166,6 @@ class StackedLearnedModel:
         return {name: value[i].detach().clone() for name, value in self.params.items()}
 
 
-def seed_networks(seed: int, obs_dim: int, n_actions: int, h: dict[str, Any], device: torch.device,
-                  with_model: bool = False) -> tuple[DQNLearner, LearnedModel | None]:
-    """The single-seed agent's learner (and learned model) for ``seed``: the same initial weights as
-    ``ERDQN(seed=seed)`` (``ModelDQN(seed=seed)``), built in the same order under the same seed."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        learner = DQNLearner(obs_dim, n_actions, list(h["hidden"]), h["learning_rate"], h["gamma"], h["temperature"],
-                             h["target_update_every"], device)
-        model = LearnedModel(obs_dim, n_actions, list(h["hidden"]), h["learning_rate"], device) if with_model else None
-    return learner, model
-
-
-def seed_learner(seed: int, obs_dim: int, n_actions: int, h: dict[str, Any], device: torch.device) -> DQNLearner:
-    """The single-seed agent's learner for ``seed`` (the same initial weights as ``ERDQN(seed=seed)``)."""
-    return seed_networks(seed, obs_dim, n_actions, h, device)[0]
-
-
-def make_gridworld(env_id: str, env_kwargs: dict[str, Any]) -> Any:
-    """A gridworld by short name (``proc_maze``, ...) or Gymnasium id, registered first."""
-    import gymnasium as gym
-
-    from envs.gridworlds import register_gridworld_envs
-
-    register_gridworld_envs()
-    return gym.make(SHORT_NAMES.get(env_id, env_id), **env_kwargs)
-
-
 @torch.no_grad()
 def evaluate(learner: StackedDQNLearner, envs: Sequence[Any], n_episodes: int, seeds: Sequence[int]) -> np.ndarray:
     """Mean greedy return over ``n_episodes`` episodes for every seed (its own eval env), (N,)."""
@@ -211,86 +183,154 @@ def evaluate(learner: StackedDQNLearner, envs: Sequence[Any], n_episodes: int, s
     return totals / n_episodes
 
 
-def train_seeds(env_id: str, n_seeds: int, total_timesteps: int, agent: str = "er_dqn",
+class SeedEvaluation(BaseCallback):
+    """Every seed's mean greedy return (:func:`evaluate`) every ``every`` steps (None: only at the end)
+    and at the end of training, at the host's evaluation point of the loop (a rollout start).
+    ``evaluations[i]`` is seed i's [(step, return)]."""
+
+    def __init__(self, make_env: Callable[[], Any], every: int | None, n_episodes: int) -> None:
+        super().__init__()
+        self.make_env, self.every, self.n_episodes = make_env, every, n_episodes
+        self.envs: list[Any] = []
+        self.evaluations: list[list[tuple[int, float]]] = []
+
+    def _init_callback(self) -> None:
+        self.envs = [self.make_env() for _ in self.model.seeds]
+        self.evaluations = [[] for _ in self.model.seeds]
+
+    def _evaluate(self) -> None:
+        step = int(self.model.num_timesteps)
+        if self.evaluations[0] and self.evaluations[0][-1][0] == step:
+            return
+        for i, value in enumerate(evaluate(self.model.learner, self.envs, self.n_episodes, self.model.seeds)):
+            self.evaluations[i].append((step, float(value)))
+
+    def _on_rollout_start(self) -> None:
+        if self.every and self.model.num_timesteps % self.every == 0:
+            self._evaluate()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        self._evaluate()
+
+
+class StackedSeeds(HostLogging):
+    """N single-seed agents of one class (:class:`ERDQN` or :class:`ModelDQN`, built by their own
+    constructor, so with their initial weights, replay buffers and random generators) trained together:
+    their networks stacked (:class:`StackedDQNLearner`, :class:`StackedLearnedModel`), one env per seed.
+
+    ``learn`` runs :class:`agents.loop.IterationLoop`: an iteration is one env step of every seed and,
+    from ``learning_starts`` on, ``updates_per_step`` stacked updates; ``num_timesteps`` counts the env
+    steps of each seed. The callback sees the agent as ``self.model`` (``seeds``, ``learner``).
+    """
+
+    STACKABLE: ClassVar[tuple[type[ReplayDQN], ...]] = (ERDQN, ModelDQN)
+
+    def __init__(self, agent_class: type[ReplayDQN], make_env: Callable[[], Any], seeds: Sequence[int],
+                 **hyperparameters: Any) -> None:
+        if agent_class not in self.STACKABLE:
+            raise ValueError(f"stacked training takes {', '.join(c.name for c in self.STACKABLE)} (got "
+                             f"{getattr(agent_class, 'name', agent_class)!r}; perfect_model_dqn's rollouts step one "
+                             f"simulator per rollout, which stacking does not speed up)")
+        if not seeds:
+            raise ValueError("stacked training needs at least one seed")
+        self.seeds = [int(s) for s in seeds]
+        self.agents = [agent_class(env=make_env(), seed=s, device="cpu", **hyperparameters) for s in self.seeds]
+        self.hyperparameters = h = self.agents[0].hyperparameters
+        self.n_actions = self.agents[0].n_actions
+        self.envs = [agent.env for agent in self.agents]
+        self.learner = StackedDQNLearner([agent.learner for agent in self.agents], h["learning_rate"])
+        buffers, rngs = [a.replay_buffer for a in self.agents], [a.rng for a in self.agents]
+        self.rngs = rngs  # exploration and replay sampling, per seed
+        self.q_batch = _replay_batches(buffers, rngs, h["batch_size"])
+        if agent_class is ModelDQN:
+            self.learned_model = StackedLearnedModel([agent.model for agent in self.agents], h["learning_rate"])
+            self.learned_model.generator = torch.Generator().manual_seed(self.seeds[0])  # one for all seeds' draws
+            self.q_batch = _imagined_batches(self.learned_model, self.learner, buffers, rngs, h)
+        self.num_timesteps = 0
+        self.update_s = 0.0
+        self.train_episode_returns: list[list[float]] = [[] for _ in self.seeds]
+        self._obs: np.ndarray | None = None
+        self._returns_now = np.zeros(len(self.seeds))
+
+    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> StackedSeeds:
+        if reset_num_timesteps:
+            self._obs = None
+        loop = IterationLoop(self, total_timesteps, callback, progress_bar, reset_num_timesteps, "train")
+        if self._obs is None:
+            self._obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, self.seeds)]).astype(np.float32)
+        while loop.remaining > 0:
+            if not loop.after_iteration(1, self._iteration()):
+                break
+        loop.finish()
+        return self
+
+    def _iteration(self) -> dict[str, float]:
+        """Every seed steps its env once (and its buffer keeps the transition), then the updates."""
+        h, obs = self.hyperparameters, self._obs
+        if self.num_timesteps < h["learning_starts"]:
+            actions = [int(rng.integers(self.n_actions)) for rng in self.rngs]
+        else:
+            probabilities = self.learner.policy_probabilities(torch.as_tensor(obs)[:, None, :])[:, 0].numpy()
+            actions = [int(softmax_sample(probabilities[i:i + 1], rng)[0]) for i, rng in enumerate(self.rngs)]
+        for i, (env, agent) in enumerate(zip(self.envs, self.agents)):
+            next_obs, reward, terminated, truncated, _ = env.step(actions[i])
+            agent.replay_buffer.add(obs[i], actions[i], reward, next_obs, float(terminated))
+            self._returns_now[i] += reward
+            if terminated or truncated:
+                self.train_episode_returns[i].append(float(self._returns_now[i]))
+                self._returns_now[i] = 0.0
+                next_obs, _ = env.reset()
+            obs[i] = next_obs
+        if self.num_timesteps + 1 < h["learning_starts"]:
+            return {}
+        started = time.perf_counter()
+        losses = [self.learner.update(self.q_batch()) for _ in range(h["updates_per_step"])]
+        self.update_s += time.perf_counter() - started
+        return {"loss": float(np.mean(losses)), "n_updates": self.learner.updates}
+
+
+def train_seeds(env_id: str, n_seeds: int, total_timesteps: int, agent: type[ReplayDQN] | str = "er_dqn",
                 seeds: Sequence[int] | None = None, env_kwargs: dict[str, Any] | None = None,
-                **settings: Any) -> list[dict[str, Any]]:
-    """Train ``n_seeds`` ``agent`` s (``er_dqn`` or ``model_dqn``) together for ``total_timesteps`` env
-    steps each (one env per seed, seeded with its seed); the model and Q updates of all seeds are each one
-    vectorised step, the imagined rollouts one batched rollout. ``settings`` are the agent's (its class's
-    defaults, validated the same way) plus ``eval_every`` (steps between greedy evaluations; None: only at
-    the end) and ``n_eval_episodes``. Returns one dict per seed: its seed, ``eval`` ([(step, mean greedy
-    return)]), ``final_return``, ``train_episode_returns`` and ``updates``; the first dict also carries the
-    shared wall times."""
-    if agent not in AGENTS:
-        raise ValueError(f"train_seeds trains {', '.join(AGENTS)} (got agent={agent!r}; perfect_model_dqn's "
-                         f"rollouts step one simulator per rollout, which stacking does not speed up)")
-    cls = AGENTS[agent]
+                eval_every: int | None = None, n_eval_episodes: int = 8, callback: Any = None,
+                progress_bar: bool = False, **hyperparameters: Any) -> list[dict[str, Any]]:
+    """Train ``n_seeds`` ``agent`` s (:class:`ERDQN` or :class:`ModelDQN`, the class or its name) together
+    for ``total_timesteps`` env steps each on the Gymnasium env ``env_id`` made with ``env_kwargs`` (one
+    env per seed, reset with its seed); the model and Q updates of all seeds are each one vectorised step,
+    the imagined rollouts one batched rollout. ``hyperparameters`` are the agent's constructor arguments;
+    every seed's greedy policy is evaluated every ``eval_every`` steps (None: only at the end) over
+    ``n_eval_episodes`` episodes. ``callback`` and ``progress_bar`` as in an agent's ``learn``. Returns
+    one dict per seed: its seed, ``eval`` ([(step, mean greedy return)]), ``final_return``,
+    ``train_episode_returns`` and ``updates``; the first dict also carries the shared wall times."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers rlkit/<Name>-v0)
+
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"n_seeds must be an integer >= 1 (got {n_seeds!r})")
     seeds = list(range(n_seeds)) if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n_seeds:
         raise ValueError(f"seeds has {len(seeds)} entries for n_seeds={n_seeds}")
-    eval_settings = {**EVAL_DEFAULTS, **{k: settings.pop(k) for k in list(settings) if k in EVAL_DEFAULTS}}
-    unknown = set(settings) - set(cls.defaults)
-    if unknown:
-        raise ValueError(f"unknown {agent} settings {sorted(unknown)}; allowed: {sorted(cls.defaults)}")
-    h = {**cls.defaults, **settings}
-    cls.validate(h)
+    agent_class = next((c for c in StackedSeeds.STACKABLE if agent in (c, c.name)), agent)
     env_kwargs = dict(env_kwargs or {})
-    device = torch.device("cpu")
 
-    envs = [make_gridworld(env_id, env_kwargs) for _ in seeds]
-    eval_envs = [make_gridworld(env_id, env_kwargs) for _ in seeds]
-    cls.check_env(envs[0])
-    obs_dim, n_actions = int(envs[0].observation_space.shape[0]), int(envs[0].action_space.n)
-    networks = [seed_networks(s, obs_dim, n_actions, h, device, with_model=agent == "model_dqn") for s in seeds]
-    learner = StackedDQNLearner([n[0] for n in networks], h["learning_rate"])
-    buffers = [ReplayBuffer(h["buffer_size"], obs_dim) for _ in seeds]
-    rngs = [np.random.default_rng(s) for s in seeds]
-    q_batch = _replay_batches(buffers, rngs, h["batch_size"])
-    if agent == "model_dqn":
-        model = StackedLearnedModel([n[1] for n in networks], h["learning_rate"])
-        model.generator = torch.Generator().manual_seed(seeds[0])
-        q_batch = _imagined_batches(model, learner, buffers, rngs, h)
-    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)]).astype(np.float32)
-    returns_now = np.zeros(n_seeds)
-    train_returns: list[list[float]] = [[] for _ in seeds]
-    evals: list[list[tuple[int, float]]] = [[] for _ in seeds]
-    update_s, start = 0.0, time.perf_counter()
+    def make_env() -> Any:
+        return gym.make(env_id, **env_kwargs)
 
-    def record_eval(step: int) -> None:
-        for i, value in enumerate(evaluate(learner, eval_envs, eval_settings["n_eval_episodes"], seeds)):
-            evals[i].append((step, float(value)))
-
-    for step in range(1, int(total_timesteps) + 1):
-        if step - 1 < h["learning_starts"]:
-            actions = [int(rng.integers(n_actions)) for rng in rngs]
-        else:
-            probabilities = learner.policy_probabilities(torch.as_tensor(obs)[:, None, :])[:, 0].numpy()
-            actions = [int(softmax_sample(probabilities[i:i + 1], rngs[i])[0]) for i in range(n_seeds)]
-        for i, env in enumerate(envs):
-            next_obs, reward, terminated, truncated, _ = env.step(actions[i])
-            buffers[i].add(obs[i], actions[i], reward, next_obs, float(terminated))
-            returns_now[i] += reward
-            if terminated or truncated:
-                train_returns[i].append(float(returns_now[i]))
-                returns_now[i] = 0.0
-                next_obs, _ = env.reset()
-            obs[i] = next_obs
-        if step >= h["learning_starts"]:
-            started = time.perf_counter()
-            for _ in range(h["updates_per_step"]):
-                learner.update(q_batch())
-            update_s += time.perf_counter() - started
-        if eval_settings["eval_every"] and step % eval_settings["eval_every"] == 0:
-            record_eval(step)
-    if not evals[0] or evals[0][-1][0] != int(total_timesteps):
-        record_eval(int(total_timesteps))
+    start = time.perf_counter()
+    stacked = StackedSeeds(agent_class, make_env, seeds, **hyperparameters)
+    evaluation = SeedEvaluation(make_env, eval_every, n_eval_episodes)
+    stacked.learn(total_timesteps, callback=[evaluation, as_callback(callback)], progress_bar=progress_bar)
     wall_s = time.perf_counter() - start
-    results = [{"seed": s, "eval": evals[i], "final_return": evals[i][-1][1], "train_episode_returns": train_returns[i],
-                "updates": learner.updates} for i, s in enumerate(seeds)]
-    results[0].update(wall_s=round(wall_s, 3), update_s=round(update_s, 3),
-                      ms_per_update=round(1000 * update_s / max(learner.updates, 1), 3))
+    updates = stacked.learner.updates
+    results = [{"seed": s, "eval": evaluation.evaluations[i], "final_return": evaluation.evaluations[i][-1][1],
+                "train_episode_returns": stacked.train_episode_returns[i], "updates": updates}
+               for i, s in enumerate(seeds)]
+    results[0].update(wall_s=round(wall_s, 3), update_s=round(stacked.update_s, 3),
+                      ms_per_update=round(1000 * stacked.update_s / max(updates, 1), 3))
     return results
 
 

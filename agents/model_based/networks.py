@@ -1,23 +1,21 @@
 """The networks every agent of the family shares: ELU multilayer perceptrons (3 x 200 in the paper)
-for the Q-function and for the learned model's reward, termination and next-observation heads."""
+for the Q-function and for the learned model's reward, termination and next-observation heads, built
+by stable-baselines3's ``create_mlp`` (the same layers in the same order, so the same initial weights
+under the same torch seed)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+from stable_baselines3.common.torch_layers import create_mlp
 from torch import nn
 
 
 def mlp(inputs: int, outputs: int, hidden: Sequence[int]) -> nn.Sequential:
-    """Linear layers of widths ``hidden`` with ELU between them, then a linear output."""
-    layers: list[nn.Module] = []
-    width = inputs
-    for size in hidden:
-        layers += [nn.Linear(width, size), nn.ELU()]
-        width = size
-    layers.append(nn.Linear(width, outputs))
-    return nn.Sequential(*layers)
+    """Linear layers of widths ``hidden`` with ELU between them, then a linear output (state-dict
+    names ``<index>.weight``/``<index>.bias``, as :func:`agents.model_based.multiseed.stacked_mlp` reads)."""
+    return nn.Sequential(*create_mlp(inputs, outputs, [int(width) for width in hidden], activation_fn=nn.ELU))
 
 
 class QNetwork(nn.Module):

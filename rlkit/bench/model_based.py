@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from rlkit import catalogue
 from rlkit.bench.report import machine_description, write_table
 from rlkit.threads import one_thread_worker
 
@@ -43,10 +44,22 @@ def env_kwargs(env: str, maze_size: int, button_grid_size: int, buttons: int, pi
             "pan_flute": {"pipes": pipes}}[env]
 
 
-def make_env(env: str, kwargs: dict[str, Any]) -> Any:
-    from agents.model_based.multiseed import make_gridworld
+def env_id(env: str) -> str:
+    """The Gymnasium id of an env short name (its config in rlkit/conf/env)."""
+    return catalogue.entry_config("env", env)["id"]
 
-    return make_gridworld(env, kwargs)
+
+def make_env(env: str, kwargs: dict[str, Any]) -> Any:
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers rlkit/<Name>-v0)
+
+    return gym.make(env_id(env), **kwargs)
+
+
+def agent_class(agent: str) -> type:
+    """The class an agent config (rlkit/conf/agent) names."""
+    return catalogue.resolve_factory(catalogue.entry_config("agent", agent)["factory"])
 
 
 def evaluate(policy: Any, env: Any, n_episodes: int) -> float:
@@ -72,11 +85,9 @@ def random_return(env_name: str, kwargs: dict[str, Any], n_episodes: int) -> flo
 
 def agent_job(job: dict[str, Any]) -> dict[str, Any]:
     """Train one agent on one env with one seed; its evaluation curve and cost."""
-    from agents.model_based.agents import AGENT_CLASSES
-
     started = time.perf_counter()
     env, eval_env = make_env(job["env"], job["env_kwargs"]), make_env(job["env"], job["env_kwargs"])
-    agent = AGENT_CLASSES[job["agent"]](env=env, seed=job["seed"], device="cpu", **job["settings"])
+    agent = agent_class(job["agent"])(env=env, seed=job["seed"], device="cpu", **job["settings"])
 
     def greedy(obs: np.ndarray) -> int:
         return int(agent.predict(obs, deterministic=True)[0])
@@ -228,11 +239,9 @@ def run(
     settings = {"hidden": list(hidden), "learning_starts": learning_starts, "updates_per_step": updates_per_step,
                 "learning_rate": learning_rate, "temperature": temperature}
     sizes = {env: env_kwargs(env, maze_size, button_grid_size, buttons, pipes) for env in envs}
-    from agents.model_based.agents import ModelDQN
-
-    ModelDQN.validate({**ModelDQN.defaults, **settings})  # bad settings and sizes fail before any worker starts
-    for env in envs:
-        make_env(env, sizes[env])
+    for env in envs:  # bad settings and sizes fail here, before any worker starts
+        for agent in agents:
+            agent_class(agent)(env=make_env(env, sizes[env]), device="cpu", **settings)
     jobs = [{"env": env, "agent": agent, "seed": seed + k, "env_kwargs": sizes[env], "settings": settings,
              "total_timesteps": total_timesteps, "eval_every": eval_every, "n_eval_episodes": n_eval_episodes,
              "out": str(out_dir / "runs" / env / agent / f"seed{seed + k}.json")}
@@ -271,17 +280,17 @@ def time_seeds(agent: str, n_seeds: int, hidden: list, total_timesteps: int, lea
     """Seconds of training ``n_seeds`` seeds as separate single-seed agents one after another, and as one
     stacked run (:func:`agents.model_based.multiseed.train_seeds`), same settings, one thread: the whole
     run and its updates alone (the stacked run's one final evaluation is in its whole-run time)."""
-    from agents.model_based.multiseed import AGENTS, train_seeds
+    from agents.model_based.multiseed import train_seeds
 
     settings = {"hidden": list(hidden), "learning_starts": learning_starts}
     started, separate_update_s = time.perf_counter(), 0.0
     for seed in range(n_seeds):
-        single = AGENTS[agent](env=make_env(env, {}), seed=seed, device="cpu", **settings)
+        single = agent_class(agent)(env=make_env(env, {}), seed=seed, device="cpu", **settings)
         single.learn(total_timesteps)
         separate_update_s += single.training_wall_time_s
     separate_s = time.perf_counter() - started
     started = time.perf_counter()
-    results = train_seeds(env, n_seeds, total_timesteps, agent=agent, **settings)
+    results = train_seeds(env_id(env), n_seeds, total_timesteps, agent=agent_class(agent), **settings)
     stacked_s = time.perf_counter() - started
     return {"agent": agent, "hidden": "x".join(map(str, hidden)), "n_seeds": n_seeds,
             "updates_per_seed": results[0]["updates"], "separate_s": separate_s, "stacked_s": stacked_s,
