@@ -30,6 +30,13 @@ Optional (the host uses them where present)
     Raises ``ValueError`` naming what is missing when the agent cannot work with ``env`` for a
     reason the action space does not show (e.g. an MPC agent on an env without a control model);
     the host calls it before building anything.
+``env_requirements``
+    Class attribute: env constructor arguments the agent needs, e.g. ``{"representation": "graph"}``.
+    When a run's config is composed the host sets each in ``env.kwargs`` if the env takes that
+    argument (its config lists it or its constructor names it), so ``rlkit train env=football
+    agent=gnn_dqn`` gets the graph observation and the run's saved config records it; the user's own
+    ``env.kwargs.<name>=...`` (or ``env.<name>=...``) still wins, and an env that takes no such argument
+    is left as it is, for ``check_env`` to refuse.
 ``set_logger(logger)``
     Receives an SB3 :class:`~stable_baselines3.common.logger.Logger` writing to the run's
     TensorBoard directory; ``logger.record(key, value)`` then ``logger.dump(step)``.
@@ -109,3 +116,33 @@ def unwrapped_env(env: Any) -> Any:
     if hasattr(env, "get_attr") and hasattr(env, "num_envs"):
         return env.get_attr("unwrapped", indices=[0])[0]
     return getattr(env, "unwrapped", env)
+
+
+HOST_ARGUMENTS = frozenset({"self", "env", "seed", "device", "verbose", "tensorboard_log"})
+
+
+def hyperparameter_names(agent_class: type) -> set[str]:
+    """An agent's hyper-parameters: the keyword arguments its constructor accepts (following
+    ``**kwargs`` up the MRO, as SB3's classes pass them on), minus those the host sets (env, seed,
+    device, verbose) and the Ray settings an agent on Ray takes from ``ray.<name>``."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in agent_class.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters.values()
+        names |= {p.name for p in parameters
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not p.name.startswith("_")}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names - HOST_ARGUMENTS - set(getattr(agent_class, "ray_settings", ()))
+
+
+def refuse_unknown(agent_class: type, unknown: dict[str, Any]) -> None:
+    """A ValueError naming the ``unknown`` keyword arguments a constructor received and the
+    hyper-parameters ``agent_class`` takes (for constructors that collect ``**unknown``)."""
+    if unknown:
+        raise ValueError(f"{agent_class.__name__}: unknown hyper-parameter(s) {sorted(unknown)}; "
+                         f"allowed: {', '.join(sorted(hyperparameter_names(agent_class)))}")

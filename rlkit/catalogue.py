@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -59,22 +58,10 @@ def resolve_factory(path: str) -> type:
 
 
 def hyperparameter_names(agent_class: type) -> set[str]:
-    """Keyword arguments the agent's constructor accepts, following ``**kwargs`` up the MRO."""
-    names: set[str] = set()
-    for klass in agent_class.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        parameters = inspect.signature(init).parameters.values()
-        names |= {
-            p.name
-            for p in parameters
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not p.name.startswith("_")
-        }
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    # set by the host, not by the agent config
-    return names - {"self", "env", "seed", "device", "verbose", "tensorboard_log"}
+    """The ``agent.<name>`` keys an agent takes (see :func:`agents.base.hyperparameter_names`)."""
+    from agents.base import hyperparameter_names as names
+
+    return names(agent_class)
 
 
 def check_gym_id(env_id: str) -> None:

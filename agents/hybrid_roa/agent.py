@@ -15,57 +15,100 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from agents.loop import connect_callback
-from agents.hybrid_roa.base import CarControllerAgent, LQRSchedule, deviation
+from agents.base import refuse_unknown
+from agents.hybrid_roa.base import CarControllerAgent, LQRSchedule, deviation, hyperparameters_of, weights
 from agents.hybrid_roa.networks import ModeController, ModeLyapunov, RoALevel, context
 from agents.hybrid_roa.planner import RoAPlanner
 from agents.hybrid_roa.training import (Ranges, empirical_levels, fit_roa_level, pretrain, sample_params,
                                         train_jointly)
+from agents.loop import IterationLoop
 from envs.hybrid.car_env import FIELD
-
-DEFAULTS: dict[str, Any] = dict(
-    controller_hidden=[64, 64], lyapunov_hidden=[64, 64], lyapunov_features=16, level_hidden=[32, 32],
-    pretrain_iterations=2000, pretrain_lr=3e-3, batch=256, lr=1e-3, decrease_rate=0.05, decrease_steps=10,
-    margin=0.01, anchor_weight=1.0, controller_lr_share=0.02, rollout_steps=400, level_contexts=48,
-    level_states=128, k=3.0, replan_every=10, refine_steps=0, n_speeds=20, n_offsets=5,
-    lookahead_s=3.0, ramp_accel=7.0, ramp_offset_rate=1.0, speed_weight=0.05, offset_weight=0.01, speed_range=[3.0, 30.0], max_offset=1.5,
-    Q=None, R=None,
-)
 
 
 class HybridRoAAgent(CarControllerAgent):
-    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0, **hyperparameters: Any) -> None:
-        unknown = set(hyperparameters) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown hybrid_roa settings {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
-        super().__init__(policy, env, seed, device, verbose, **{**DEFAULTS, **hyperparameters})
-        self.seed = 0 if seed is None else int(seed)
-        self._setup()
+    """Per-mode neural controllers and Lyapunov functions, an RoA-level network and the RoA planner.
 
-    def _setup(self) -> None:
-        h = self.hyperparameters
-        for name in ("batch", "pretrain_iterations", "rollout_steps", "replan_every", "level_contexts", "level_states"):
-            if not isinstance(h[name], int) or h[name] < 1:
-                raise ValueError(f"hybrid_roa: {name} must be a positive integer (got {h[name]!r})")
-        if h["refine_steps"] < 0:
-            raise ValueError(f"hybrid_roa: refine_steps must be >= 0 (got {h['refine_steps']})")
+    Args:
+        env: the car_hybrid env (``rlkit/CarHybrid-v0``); with ``reference_commands`` (``env=car_hybrid_planned``)
+            the planner moves the reference, without it the agent is its per-mode controllers alone.
+        seed: seeds the networks' initialisation and the training samples (None: 0).
+        controller_hidden: widths of each mode's controller network.
+        lyapunov_hidden: widths of each mode's Lyapunov network.
+        lyapunov_features: features of V's nonlinear part.
+        level_hidden: widths of the RoA-level network c(mu, v_ref, curvature).
+        pretrain_iterations: full-batch fits of the gain and cost networks to the LQR grid, per mode (not
+            counted in total_timesteps).
+        pretrain_lr: Adam's learning rate in pretraining.
+        batch: states per joint-training iteration (``total_timesteps`` counts these states, over both modes).
+        lr: Adam's learning rate of V in joint training.
+        decrease_rate: V(x+) <= (1 - rate) V(x) - margin inside the RoA, x+ after ``decrease_steps`` steps.
+        decrease_steps: closed-loop steps of the decrease condition.
+        margin: the classification and decrease margin.
+        anchor_weight: pull of the controller toward the mode's LQR during joint training.
+        controller_lr_share: the controller's learning rate as a share of ``lr``.
+        rollout_steps: a sampled state is inside the empirical RoA when its rollout of this many steps
+            (400: 4 s) converges.
+        level_contexts: reference contexts per mode for the RoA-level fit.
+        level_states: sampled states per context.
+        k: the planner asks for V <= c / k (chosen on roads of seeds 0-24: k 2 -> 68 % valid, 3 -> 72 %).
+        replan_every: steps between plans.
+        refine_steps: gradient steps refining the best candidate when no grid candidate lands (3: the
+            same valid rate on the bench roads, 3x the time per step).
+        n_speeds: candidate target speeds, 3 m/s .. the segment's nominal speed.
+        n_offsets: candidate target offsets, -max_offset .. max_offset.
+        lookahead_s: plan for the next segment when it is this close (seconds at the car's speed).
+        ramp_accel: m/s^2: the reference's speed moves toward the target at this rate (inputs reach 8).
+        ramp_offset_rate: m/s: and its offset at this rate.
+        speed_weight: the planner's pull toward the nominal speed.
+        offset_weight: the planner's pull toward the centreline.
+        speed_range: [low, high] m/s of the trained contexts and the planner's targets.
+        max_offset: the largest target offset (m).
+        Q: the LQR's 7 state weights (None: ``agents.hybrid_roa.base.DEFAULT_Q``).
+        R: the LQR's 2 input weights (None: ``DEFAULT_R``).
+    """
+
+    def __init__(self, env: Any = None, seed: int | None = None, device: Any = "auto", verbose: int = 0, *,
+                 controller_hidden: Sequence[int] = (64, 64), lyapunov_hidden: Sequence[int] = (64, 64),
+                 lyapunov_features: int = 16, level_hidden: Sequence[int] = (32, 32),
+                 pretrain_iterations: int = 2000, pretrain_lr: float = 3e-3, batch: int = 256, lr: float = 1e-3,
+                 decrease_rate: float = 0.05, decrease_steps: int = 10, margin: float = 0.01,
+                 anchor_weight: float = 1.0, controller_lr_share: float = 0.02, rollout_steps: int = 400,
+                 level_contexts: int = 48, level_states: int = 128, k: float = 3.0, replan_every: int = 10,
+                 refine_steps: int = 0, n_speeds: int = 20, n_offsets: int = 5, lookahead_s: float = 3.0,
+                 ramp_accel: float = 7.0, ramp_offset_rate: float = 1.0, speed_weight: float = 0.05,
+                 offset_weight: float = 0.01, speed_range: Sequence[float] = (3.0, 30.0), max_offset: float = 1.5,
+                 Q: Sequence[float] | None = None, R: Sequence[float] | None = None, **unknown: Any) -> None:
+        refuse_unknown(type(self), unknown)
+        for name, value in (("batch", batch), ("pretrain_iterations", pretrain_iterations),
+                            ("rollout_steps", rollout_steps), ("replan_every", replan_every),
+                            ("level_contexts", level_contexts), ("level_states", level_states)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"hybrid_roa: {name} must be a positive integer (got {value!r})")
+        if refine_steps < 0:
+            raise ValueError(f"hybrid_roa: refine_steps must be >= 0 (got {refine_steps})")
+        controller_hidden, lyapunov_hidden, level_hidden, speed_range = (
+            list(controller_hidden), list(lyapunov_hidden), list(level_hidden), list(speed_range))
+        Q = None if Q is None else weights("Q", Q, 7, False)
+        R = None if R is None else weights("R", R, 2, True)
+        super().__init__(env, seed, device, verbose, hyperparameters_of(HybridRoAAgent.__init__, locals()))
+        self.seed = 0 if seed is None else int(seed)
         torch.manual_seed(self.seed)
         limit = self.system.input_limit
         self.modes = list(self.system.modes)
-        self.controllers = {m: ModeController(h["controller_hidden"], limit).double() for m in self.modes}
-        self.lyapunovs = {m: ModeLyapunov(h["lyapunov_hidden"], h["lyapunov_features"]).double() for m in self.modes}
-        self.level = RoALevel(h["level_hidden"]).double()
+        self.controllers = {m: ModeController(controller_hidden, limit).double() for m in self.modes}
+        self.lyapunovs = {m: ModeLyapunov(lyapunov_hidden, lyapunov_features).double() for m in self.modes}
+        self.level = RoALevel(level_hidden).double()
         self.planner = RoAPlanner(
-            self.system, self.lyapunovs, self.level, speed_range=tuple(h["speed_range"]),
-            max_offset=h["max_offset"], n_speeds=h["n_speeds"], n_offsets=h["n_offsets"], k=h["k"],
-            refine_steps=h["refine_steps"], speed_weight=h["speed_weight"], offset_weight=h["offset_weight"],
-            lookahead_s=h["lookahead_s"], ramp_accel=h["ramp_accel"], ramp_offset_rate=h["ramp_offset_rate"])
+            self.system, self.lyapunovs, self.level, speed_range=tuple(speed_range), max_offset=max_offset,
+            n_speeds=n_speeds, n_offsets=n_offsets, k=k, refine_steps=refine_steps, speed_weight=speed_weight,
+            offset_weight=offset_weight, lookahead_s=lookahead_s, ramp_accel=ramp_accel,
+            ramp_offset_rate=ramp_offset_rate)
         self.trained = False
         self.training_wall_time_s = 0.0
         self._targets: np.ndarray | None = None
@@ -91,12 +134,8 @@ class HybridRoAAgent(CarControllerAgent):
     def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
               reset_num_timesteps: bool = True) -> HybridRoAAgent:
         h = self.hyperparameters
-        if reset_num_timesteps:
-            self.num_timesteps = 0
+        loop = IterationLoop(self, total_timesteps, callback, progress_bar, reset_num_timesteps, "hybrid_roa")
         gen = torch.Generator().manual_seed(self.seed + self.num_timesteps)
-        callback = connect_callback(self, callback, progress_bar) if callback is not None else None
-        if callback is not None:
-            callback.on_training_start(locals(), globals())
         started = time.perf_counter()
         self._numpy_controllers = None
         ranges = self._ranges()
@@ -114,22 +153,13 @@ class HybridRoAAgent(CarControllerAgent):
                 self.lyapunovs[mode].level_scale.mul_(float(edge.median()))
             self.trained = True
         iterations = max(1, math.ceil(int(total_timesteps) / (h["batch"] * len(self.modes))))
-        stopped = False
 
         def after_iteration(record: dict) -> bool:
-            nonlocal stopped
-            self.num_timesteps += h["batch"]
             self._numpy_controllers = None  # the weights changed: evaluations take a new snapshot
-            for key, value in record.items():
-                self.logger.record(f"hybrid_roa/{key}", value)
-            if callback is not None:
-                callback.on_rollout_start()
-                stopped = not callback.on_step()
-            self.logger.dump(self.num_timesteps)
-            return not stopped
+            return loop.after_iteration(h["batch"], record)
 
         for mode in self.modes:
-            if stopped:
+            if loop.stopped:
                 break
             self.fit_levels(gen)  # evaluations during training use the levels of the current V
             train_jointly(self.system, schedule, self.controllers[mode], self.lyapunovs[mode],
@@ -140,9 +170,7 @@ class HybridRoAAgent(CarControllerAgent):
         self.logger.record("hybrid_roa/level_fit_log_mse", self.fit_levels(gen))
         self.training_wall_time_s += time.perf_counter() - started
         self.logger.record("hybrid_roa/training_wall_time_s", self.training_wall_time_s)
-        self.logger.dump(self.num_timesteps)
-        if callback is not None:
-            callback.on_training_end()
+        loop.finish()
         return self
 
     # -- acting ---------------------------------------------------------------------------------

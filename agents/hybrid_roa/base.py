@@ -8,8 +8,8 @@ parameters ``[v_ref, omega_ref, a_ref, mu_scale]`` the observation implies.
 
 from __future__ import annotations
 
-import json
-import pickle
+import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,14 +17,13 @@ import scipy.linalg
 import torch
 from gymnasium import spaces
 
-from agents.archive import read_archive, write_archive
 from agents.base import unwrapped_env
+from agents.checkpoint import load_agent, save_agent
 from agents.rollout import StepRunner
 from envs.hybrid.car import CarTracking
-from envs.hybrid.car_env import FIELD, OBSERVATION_FIELDS, reference_params
+from envs.hybrid.car_env import FIELD, OBSERVATION_FIELDS, CarHybridEnv, reference_params
 
-SAVE_FORMAT = 1
-DATA_FILE, META_FILE = "data.pkl", "meta.json"
+SAVE_FORMAT = 2  # 1: a pickle (data.pkl), no longer read
 N_OBS = len(OBSERVATION_FIELDS)
 DEFAULT_Q = (1.0, 10.0, 0.1, 1.0, 10.0, 1.0, 1.0)  # x, y, steering, speed, heading, yaw rate, slip
 DEFAULT_R = (1.0, 1.0)
@@ -41,6 +40,42 @@ def car_env_model(env: Any) -> tuple[CarTracking, bool]:
         raise ValueError(f"this agent controls the hybrid car: it needs env=car_hybrid or car_hybrid_planned "
                          f"(rlkit/CarHybrid-v0), not {type(unwrapped).__name__}")
     return system, bool(getattr(unwrapped, "reference_commands", False))
+
+
+# -- hyper-parameters: the keyword-only arguments of an agent's constructor ------------------------
+def keyword_only(init: Callable) -> list[str]:
+    """The keyword-only arguments of the constructor ``init``: the agent's hyper-parameters."""
+    return [name for name, parameter in inspect.signature(init).parameters.items()
+            if parameter.kind is parameter.KEYWORD_ONLY]
+
+
+def hyperparameters_of(init: Callable, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The hyper-parameters of the constructor ``init`` with their values in its ``locals()``
+    (what a checkpoint rebuilds the agent from)."""
+    return {name: arguments[name] for name in keyword_only(init)}
+
+
+def weights(name: str, value: Any, size: int, positive: bool) -> list[float]:
+    """A list of ``size`` finite diagonal weights (non-negative, or positive), or a ValueError."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of {size} numbers (got {value!r})") from None
+    if array.ndim != 1 or len(array) != size:
+        raise ValueError(f"{name} must be a list of {size} diagonal weights (got {value!r})")
+    if not np.all(np.isfinite(array)) or np.any(array <= 0 if positive else array < 0):
+        raise ValueError(f"{name}'s weights must be finite and {'positive' if positive else 'non-negative'} "
+                         f"(got {value!r})")
+    return array.tolist()
+
+
+def integer(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high], or a ValueError naming ``name`` and the range."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
+            high is not None and value > high):
+        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise ValueError(f"{name} must be {allowed} (got {value!r})")
+    return int(value)
 
 
 def as_batch(observation: Any) -> tuple[np.ndarray, bool]:
@@ -101,9 +136,16 @@ class LQRSchedule:
 
 
 class CarControllerAgent(StepRunner):
-    """The agent surface of a car controller: subclasses define ``control(obs) -> u`` (N, 2) and may
-    override ``reference(obs)`` (the planner's ``[speed, offset]`` commands; by default the segment's
-    nominal speed on the centreline) and ``_state()`` / ``_restore(state)`` for what ``save`` keeps."""
+    """The agent surface of a car controller.
+
+    A subclass takes its hyper-parameters as keyword-only constructor arguments (``**unknown`` goes
+    to :func:`refuse_unknown`), checks them and calls ``super().__init__(env, seed, device, verbose,
+    hyperparameters_of(<its __init__>, locals()))`` -- positionally, so the catalogue reads the
+    subclass's keywords alone. It defines ``control(obs) -> u`` (N, 2) and may override
+    ``reference(obs)`` (the planner's ``[speed, offset]`` commands; by default the segment's nominal
+    speed on the centreline) and ``_state()`` / ``_restore(state)`` for what ``save`` keeps besides
+    the hyper-parameters (``load`` rebuilds the agent from them, then restores that state).
+    """
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
 
@@ -111,10 +153,8 @@ class CarControllerAgent(StepRunner):
     def check_env(cls, env: Any) -> None:
         car_env_model(env)
 
-    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0, **hyperparameters: Any) -> None:
-        if policy is not None:
-            raise ValueError(f"{type(self).__name__} has no policy argument; leave policy unset (got {policy!r})")
+    def __init__(self, env: Any, seed: int | None, device: Any, verbose: int,
+                 hyperparameters: dict[str, Any], /) -> None:
         self.system, self.reference_commands = car_env_model(env)
         self.env, self.seed, self.device, self.verbose = env, seed, device, verbose
         self.hyperparameters = hyperparameters
@@ -154,39 +194,31 @@ class CarControllerAgent(StepRunner):
         self.system, self.reference_commands = car_env_model(env)
         self.env, self._last_obs = env, None
 
-    # -- saving ---------------------------------------------------------------------------------
+    # -- saving (agents.checkpoint: the hyper-parameters, then a state tree of tensors and JSON) -----
     def _state(self) -> Any:
         return None
 
     def _restore(self, state: Any) -> None:
-        """Rebuild what ``_state`` returned."""
+        """Restore what ``_state`` returned into the agent just rebuilt from its hyper-parameters."""
 
     def save(self, path: Any) -> None:
-        data = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
-                "seed": self.seed, "num_timesteps": self.num_timesteps, "reference_commands": self.reference_commands,
-                "dt": self.system.dt, "input_limit": self.system.input_limit, "state": self._state()}
-        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "module": type(self).__module__,
-                "hyperparameters": self.hyperparameters, "num_timesteps": self.num_timesteps}
-        write_archive(path, {DATA_FILE: pickle.dumps(data), META_FILE: json.dumps(meta, indent=2, default=str)})
+        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "reference_commands": self.reference_commands,
+                 "dt": self.system.dt, "input_limit": self.system.input_limit, "agent": self._state()}
+        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> CarControllerAgent:
-        data = read_archive(path, DATA_FILE, pickle.loads, kind="car controller", save_format=SAVE_FORMAT,
-                            class_name=cls.__name__)
-        agent = cls.__new__(cls)
-        agent.hyperparameters, agent.seed, agent.device = data["hyperparameters"], data["seed"], device
-        agent.verbose = kwargs.get("verbose", 0)
-        agent.num_timesteps, agent._total_timesteps, agent._last_obs, agent._logger = data["num_timesteps"], 0, None, None
-        agent.system = CarTracking(dt=data["dt"], input_limit=data["input_limit"])
-        agent.reference_commands, agent.env = data["reference_commands"], None
-        agent._setup()
-        agent._restore(data["state"])
-        if env is not None:
-            agent.set_env(env)
+        """The agent saved at ``path``, rebuilt from its hyper-parameters; without ``env``, on a car
+        env like the one it was saved with (its step, input limit and reference commands)."""
+        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
+        saved_env = env if env is not None else CarHybridEnv(
+            reference_commands=state["reference_commands"], dt=state["dt"], input_limit=state["input_limit"])
+        agent = cls(env=saved_env, seed=state["seed"], device=device, verbose=kwargs.get("verbose", 0),
+                    **hyperparameters)
+        agent.env = env
+        agent.num_timesteps = state["num_timesteps"]
+        agent._restore(state["agent"])
         return agent
-
-    def _setup(self) -> None:
-        """Build what the hyperparameters define (called by __init__ of subclasses and by load)."""
 
 
 def shift_reference(obs: np.ndarray, command: np.ndarray) -> np.ndarray:

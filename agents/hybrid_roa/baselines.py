@@ -27,54 +27,28 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from agents.hybrid_roa.base import DEFAULT_Q, DEFAULT_R, CarControllerAgent, LQRSchedule, deviation
+from agents.base import refuse_unknown
+from agents.hybrid_roa.base import (DEFAULT_Q, DEFAULT_R, CarControllerAgent, LQRSchedule, deviation,
+                                    hyperparameters_of, integer, weights)
 from envs.hybrid.car import GRAVITY, MIN_SPEED
 from envs.hybrid.car_env import FIELD, reference_params
-
-
-def _weights(name: str, value: Any, size: int, positive: bool) -> list[float]:
-    """A list of ``size`` finite diagonal weights (non-negative, or positive), or a ValueError."""
-    try:
-        weights = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of {size} numbers (got {value!r})") from None
-    if weights.ndim != 1 or len(weights) != size:
-        raise ValueError(f"{name} must be a list of {size} diagonal weights (got {value!r})")
-    if not np.all(np.isfinite(weights)) or np.any(weights <= 0 if positive else weights < 0):
-        raise ValueError(f"{name}'s weights must be finite and {'positive' if positive else 'non-negative'} "
-                         f"(got {value!r})")
-    return weights.tolist()
-
-
-def _integer(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-            high is not None and value > high):
-        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed} (got {value!r})")
-    return int(value)
-
-
-def _no_extra(agent: str, extra: dict) -> None:
-    if extra:
-        raise ValueError(f"{agent} got unknown hyperparameters {sorted(extra)}")
 
 
 class HybridLQRAgent(CarControllerAgent):
     """LQR per mode: ``u = u_eq - K(p) e`` with ``K(p)`` the discrete LQR gain of the car linearised
     about steady cornering for the observed parameters ``p`` (the mode the car is in), saturated.
 
-    Hyperparameters: ``Q`` (7 state weights), ``R`` (2 input weights).
+    Args:
+        env: the car_hybrid env (``rlkit/CarHybrid-v0``), plain, wrapped or in a VecEnv.
+        Q: the LQR's 7 state weights (x, y, steering, speed, heading, yaw rate, slip), non-negative.
+        R: its 2 input weights (steering rate, acceleration), positive.
     """
 
-    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0, Q: Sequence[float] = DEFAULT_Q, R: Sequence[float] = DEFAULT_R,
-                 **extra: Any) -> None:
-        _no_extra(type(self).__name__, extra)
-        super().__init__(policy, env, seed, device, verbose, Q=_weights("Q", Q, 7, False),
-                         R=_weights("R", R, 2, True))
-        self._setup()
-
-    def _setup(self) -> None:
+    def __init__(self, env: Any = None, seed: int | None = None, device: Any = "auto", verbose: int = 0, *,
+                 Q: Sequence[float] = DEFAULT_Q, R: Sequence[float] = DEFAULT_R, **unknown: Any) -> None:
+        refuse_unknown(type(self), unknown)
+        Q, R = weights("Q", Q, 7, False), weights("R", R, 2, True)
+        super().__init__(env, seed, device, verbose, hyperparameters_of(HybridLQRAgent.__init__, locals()))
         self.schedule = LQRSchedule(self.system, self.hyperparameters["Q"], self.hyperparameters["R"])
 
     def control(self, obs: np.ndarray) -> np.ndarray:
@@ -103,21 +77,24 @@ class HybridMPCAgent(CarControllerAgent):
     the VecEnv's ``buf_dones`` where it has one, as SB3's DummyVecEnv). The stored plans are not saved:
     a loaded agent re-plans on its first step.
 
-    Hyperparameters: ``horizon`` (20), ``replan_every`` (10), ``maxiter`` (30), ``Q``, ``R``.
+    Args:
+        env: the car_hybrid env (``rlkit/CarHybrid-v0``), plain, wrapped or in a VecEnv.
+        horizon: steps of the plan (of the env's dt, 0.01 s).
+        replan_every: steps between re-plans, at most ``horizon``.
+        maxiter: L-BFGS-B iterations per plan.
+        Q: the stage cost's 7 state weights (x, y, steering, speed, heading, yaw rate, slip), non-negative;
+            also the LQR's for the terminal cost and the start plan.
+        R: its 2 input weights (steering rate, acceleration), positive.
     """
 
-    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0, horizon: int = 20, replan_every: int = 10, maxiter: int = 30,
-                 Q: Sequence[float] = DEFAULT_Q, R: Sequence[float] = DEFAULT_R, **extra: Any) -> None:
-        _no_extra(type(self).__name__, extra)
-        horizon = _integer("horizon", horizon, 1)
-        super().__init__(policy, env, seed, device, verbose, horizon=horizon,
-                         replan_every=_integer("replan_every", replan_every, 1, horizon),
-                         maxiter=_integer("maxiter", maxiter, 1), Q=_weights("Q", Q, 7, False),
-                         R=_weights("R", R, 2, True))
-        self._setup()
-
-    def _setup(self) -> None:
+    def __init__(self, env: Any = None, seed: int | None = None, device: Any = "auto", verbose: int = 0, *,
+                 horizon: int = 20, replan_every: int = 10, maxiter: int = 30,
+                 Q: Sequence[float] = DEFAULT_Q, R: Sequence[float] = DEFAULT_R, **unknown: Any) -> None:
+        refuse_unknown(type(self), unknown)
+        horizon = integer("horizon", horizon, 1)
+        replan_every, maxiter = integer("replan_every", replan_every, 1, horizon), integer("maxiter", maxiter, 1)
+        Q, R = weights("Q", Q, 7, False), weights("R", R, 2, True)
+        super().__init__(env, seed, device, verbose, hyperparameters_of(HybridMPCAgent.__init__, locals()))
         hp = self.hyperparameters
         self.horizon, self.replan_every, self.maxiter = hp["horizon"], hp["replan_every"], hp["maxiter"]
         self.schedule = LQRSchedule(self.system, hp["Q"], hp["R"])
@@ -391,24 +368,26 @@ class CommonCLFAgent(CarControllerAgent):
     linearisation: one affine constraint ``a'u <= b`` and the box, solved exactly in closed form
     (where no input in the box meets the constraint, the box input that lowers ``dV/dt`` most).
 
-    Hyperparameters: ``rate`` (1.0), ``design_mode`` ("normal"), ``Q``, ``R``.
+    Args:
+        env: the car_hybrid env (``rlkit/CarHybrid-v0``), plain, wrapped or in a VecEnv.
+        rate: the required decrease, ``dV/dt <= -rate V`` (>= 0).
+        design_mode: the mode whose LQR gives ``P`` and the nominal input (``normal`` or ``icy``).
+        Q: the design LQR's 7 state weights (x, y, steering, speed, heading, yaw rate, slip), non-negative.
+        R: its 2 input weights (steering rate, acceleration), positive.
     """
 
-    def __init__(self, policy: Any = None, env: Any = None, seed: int | None = None, device: Any = "auto",
-                 verbose: int = 0, rate: float = 1.0, design_mode: str = "normal",
-                 Q: Sequence[float] = DEFAULT_Q, R: Sequence[float] = DEFAULT_R, **extra: Any) -> None:
-        _no_extra(type(self).__name__, extra)
+    def __init__(self, env: Any = None, seed: int | None = None, device: Any = "auto", verbose: int = 0, *,
+                 rate: float = 1.0, design_mode: str = "normal", Q: Sequence[float] = DEFAULT_Q,
+                 R: Sequence[float] = DEFAULT_R, **unknown: Any) -> None:
+        refuse_unknown(type(self), unknown)
         try:
             rate = float(rate)
         except (TypeError, ValueError):
             raise ValueError(f"rate must be a non-negative number (got {rate!r})") from None
         if not (math.isfinite(rate) and rate >= 0):
             raise ValueError(f"rate must be a non-negative number (got {rate!r})")
-        super().__init__(policy, env, seed, device, verbose, rate=rate, design_mode=design_mode,
-                         Q=_weights("Q", Q, 7, False), R=_weights("R", R, 2, True))
-        self._setup()
-
-    def _setup(self) -> None:
+        Q, R = weights("Q", Q, 7, False), weights("R", R, 2, True)
+        super().__init__(env, seed, device, verbose, hyperparameters_of(CommonCLFAgent.__init__, locals()))
         hp = self.hyperparameters
         if not isinstance(hp["design_mode"], str) or hp["design_mode"] not in self.system.modes:
             raise ValueError(f"design_mode must be one of the car's modes {sorted(self.system.modes)} "

@@ -3,10 +3,13 @@
 An :class:`RLlibAgent` holds an RLlib ``Algorithm``: ``learn`` runs ``algorithm.train()`` iterations
 until the env steps sampled reach the target, reporting each iteration to the SB3 logger (so the
 host's TensorBoard gets RLlib's figures) and to the callback (so the host evaluates and checkpoints
-on its schedule); ``predict`` runs the RLModule in this process; ``save`` zips an RLlib checkpoint
-together with the constructor arguments, and ``load`` rebuilds the agent from them -- lazily: the
-module alone is restored for ``predict`` (no Ray needed to replay an agent), the Algorithm with its
-env runners only when ``learn`` is called.
+on its schedule) through :class:`agents.loop.IterationLoop`; ``predict`` runs the RLModule in this
+process. ``save`` writes the rlkit checkpoint format (:mod:`agents.checkpoint`): the constructor's
+hyper-parameters and the Algorithm's state -- RLModule weights, optimizer state, counters and
+metrics, all tensors and plain data -- never an RLlib checkpoint directory, whose class and
+constructor files are pickles. ``load`` rebuilds the agent from the hyper-parameters, lazily: the
+module alone gets the saved weights for ``predict`` (no Ray needed to replay an agent), the Algorithm
+with its env runners is built and given the saved state only when ``learn`` is called.
 
 Ray itself is started on first use (a local instance) unless the caller connected to a cluster
 before (``ray.init(address=...)``), which is what ``rlkit train`` does with ``ray.address``.
@@ -15,25 +18,23 @@ before (``ray.init(address=...)``), which is what ``rlkit train`` does with ``ra
 from __future__ import annotations
 
 import collections
-import json
 import math
-import shutil
-import tempfile
 import time
-import zipfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.archive import zip_path
+from agents.base import refuse_unknown
+from agents.checkpoint import load_agent, save_agent
+from agents.loop import HostLogging, IterationLoop
 from agents.rllib import envs as rllib_envs
 
-CHECKPOINT_DIR = "algorithm"    # the RLlib checkpoint inside agent.zip
-META_FILE = "rlkit_agent.json"  # constructor arguments, counters and spaces
-MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
+SAVE_FORMAT = 1
+MODULE_ID = "default_policy"
+# where the (learner's, complete) RLModule weights sit in the Algorithm's state
+MODULE_STATE_PATH = ("learner_group", "learner", "rl_module", MODULE_ID)
 
 # RLlib result entries worth a TensorBoard curve, besides every learner entry holding "loss"
 _REPORTED = {
@@ -66,6 +67,13 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _nest(path: tuple[str, ...], value: Any) -> dict:
+    """``{path[0]: {path[1]: ... value}}``."""
+    for key in reversed(path):
+        value = {key: value}
+    return value
+
+
 def _deterministic_action(dist: Any) -> Any:
     """The distribution's mode. RLlib 2.60's squashed Gaussian (SAC) returns its mean *before* the
     tanh as the deterministic action; the mode of the squashed distribution is the tanh of it."""
@@ -78,7 +86,7 @@ def _deterministic_action(dist: Any) -> Any:
     return dist.to_deterministic().sample()
 
 
-class RLlibAgent:
+class RLlibAgent(HostLogging):
     """An RLlib algorithm with the rlkit agent surface. Subclasses name the algorithm.
 
     Args:
@@ -87,10 +95,12 @@ class RLlibAgent:
         seed: seeds RLlib (env runners, module initialisation).
         device: ``"cuda"`` needs ``num_gpus_per_learner >= 1``; the learner's device follows
             ``num_gpus_per_learner``, ``predict`` runs on the CPU.
-        num_env_runners: remote sampling actors (0 samples in this process).
+        num_env_runners: remote sampling actors (0 samples in this process); from the host's
+            ``ray.num_env_runners``.
         num_envs_per_env_runner: envs in each env runner: the games of the env's batched engine where
-            it has one (one engine step for all), else a Gymnasium SyncVectorEnv of single envs.
-        num_gpus_per_learner: GPUs for the (local) learner; fractions allowed.
+            it has one (one engine step for all), else a Gymnasium SyncVectorEnv of single envs; from
+            ``ray.num_envs_per_env_runner``.
+        num_gpus_per_learner: GPUs for the (local) learner; fractions allowed; from ``ray.num_gpus_per_learner``.
         rollout_fragment_length: steps per env per sample call, or ``"auto"``.
         training: keyword arguments of RLlib's ``AlgorithmConfig.training`` for this algorithm
             (``lr``, ``gamma``, ``train_batch_size_per_learner``, ...).
@@ -112,6 +122,7 @@ class RLlibAgent:
         seed: int = 0,
         device: str = "auto",
         verbose: int = 0,
+        *,
         num_env_runners: int = 1,
         num_envs_per_env_runner: int = 1,
         num_gpus_per_learner: float = 0,
@@ -121,17 +132,17 @@ class RLlibAgent:
         restart_failed_env_runners: bool = True,
         env_runner_restart_delay_s: float = 5.0,
         max_iterations_without_progress: int = 20,
-        _restore_from: Path | None = None,
-        _meta: dict | None = None,
+        **unknown: Any,
     ) -> None:
+        refuse_unknown(type(self), unknown)
         self.check_env(env)
         spec = rllib_envs.env_spec_of(env)
         self._check_counts(num_env_runners, num_envs_per_env_runner, num_gpus_per_learner)
         if device == "cuda" and not num_gpus_per_learner:
             raise ValueError("device=cuda: give the learner a GPU with num_gpus_per_learner >= 1 (ray.num_gpus_per_learner)")
-        self.kwargs = {
-            "seed": int(seed), "num_env_runners": int(num_env_runners),
-            "num_envs_per_env_runner": int(num_envs_per_env_runner),
+        self.seed = int(seed)
+        self.hyperparameters: dict[str, Any] = {
+            "num_env_runners": int(num_env_runners), "num_envs_per_env_runner": int(num_envs_per_env_runner),
             "num_gpus_per_learner": float(num_gpus_per_learner),
             "rollout_fragment_length": rollout_fragment_length, "training": dict(training or {}),
             "model": dict(model or {}), "restart_failed_env_runners": bool(restart_failed_env_runners),
@@ -142,16 +153,17 @@ class RLlibAgent:
         self.env_spec = spec
         self.observation_space = env.observation_space
         self.action_space = env.action_space
-        self.num_timesteps = int((_meta or {}).get("num_timesteps", 0))
-        self.iterations = int((_meta or {}).get("iterations", 0))
-        self.logger = None
+        self.num_timesteps = 0
+        self.iterations = 0
         # seconds per learn() iteration: inside algorithm.train(), and the whole iteration with the
         # reporting and callbacks around it (what `rlkit bench ray` compares with plain RLlib)
         self.train_call_seconds: collections.deque = collections.deque(maxlen=100_000)
         self.iteration_seconds: collections.deque = collections.deque(maxlen=100_000)
         self._algo = None
         self._module = None
-        self._restore_from = _restore_from  # an extracted RLlib checkpoint, for learn() and predict()
+        # the Algorithm's state (of one never trained: its module's weights alone) from a checkpoint
+        # or from before close(): what the next Algorithm starts from and the next save writes
+        self._saved_state: dict | None = None
         self._config = self.algorithm_config()  # built now, so a bad setting fails before any worker starts
 
     # -- the contract -------------------------------------------------------------------------
@@ -164,45 +176,28 @@ class RLlibAgent:
         if isinstance(obs_space, (spaces.Graph, spaces.Sequence, spaces.Text)):
             raise ValueError(f"RLlib cannot batch {type(obs_space).__name__} observations; flatten them to a Box")
 
-    def set_logger(self, logger: Any) -> None:
-        self.logger = logger
-
     def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
               reset_num_timesteps: bool = True) -> RLlibAgent:
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-        target = self.num_timesteps + int(total_timesteps)
         algo = self._algorithm()
-        if callback is not None:
-            callback.init_callback(self)
-            callback.on_training_start(locals(), globals())
-        base = self.num_timesteps
-        sampled_at_start = self._lifetime_steps(None)
+        loop = IterationLoop(self, total_timesteps, callback, progress_bar, reset_num_timesteps, "train")
+        base, sampled_at_start = self.num_timesteps, self._lifetime_steps(None)
         idle = 0
-        while self.num_timesteps < target:
+        while loop.remaining > 0:
             started = time.perf_counter()
             result = algo.train()
             self.train_call_seconds.append(time.perf_counter() - started)
             self.iterations += 1
             flat = flatten(result)
-            previous = self.num_timesteps
-            self.num_timesteps = base + int(self._lifetime_steps(flat) - sampled_at_start)
-            idle = idle + 1 if self.num_timesteps == previous else 0
-            if idle >= self.kwargs["max_iterations_without_progress"]:
+            steps = base + int(self._lifetime_steps(flat) - sampled_at_start) - self.num_timesteps
+            idle = idle + 1 if steps == 0 else 0
+            if idle >= self.hyperparameters["max_iterations_without_progress"]:
                 raise RuntimeError(f"{idle} RLlib iterations in a row sampled no env step: are the env runners "
                                    f"alive and does the cluster have CPUs for them?")
-            self._report(flat)
-            keep_going = True
-            if callback is not None:
-                callback.on_rollout_start()  # the host evaluates and checkpoints between iterations
-                keep_going = callback.on_step()
-            if self.logger is not None:
-                self.logger.dump(self.num_timesteps)
+            keep_going = loop.after_iteration(steps, self._report(flat))  # the losses as train/<name>
             self.iteration_seconds.append(time.perf_counter() - started)
             if not keep_going:
                 break
-        if callback is not None:
-            callback.on_training_end()
+        loop.finish()
         return self
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
@@ -224,45 +219,37 @@ class RLlibAgent:
         return (actions[0] if single else actions), None
 
     def save(self, path: Any) -> None:
-        path = zip_path(path)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="rlkit-rllib-save-") as work:
-            checkpoint = Path(work) / CHECKPOINT_DIR
-            if self._algo is not None:
-                self._algo.save_to_path(str(checkpoint))
-            elif self._restore_from is not None:
-                shutil.copytree(self._restore_from, checkpoint)
-            else:
-                self._algorithm().save_to_path(str(checkpoint))
-            meta = {"class": f"{type(self).__module__}:{type(self).__qualname__}", "algorithm": self.algorithm,
-                    "kwargs": self.kwargs, "num_timesteps": self.num_timesteps, "iterations": self.iterations,
-                    "env_spec": self.env_spec.to_json() if self.env_spec is not None else None}
-            with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(META_FILE, json.dumps(meta, indent=2))
-                for file in sorted(checkpoint.rglob("*")):
-                    if file.is_file():
-                        archive.write(file, file.relative_to(work).as_posix())
+        if self._algo is not None:
+            algorithm_state = self._algo.get_state()
+        elif self._saved_state is not None:
+            algorithm_state = self._saved_state
+        else:  # never trained: the module's initial weights, no Algorithm (and no env runner) built for it
+            algorithm_state = _nest(MODULE_STATE_PATH, self._inference_module().get_state())
+        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "iterations": self.iterations,
+                 "env_spec": self._env_spec_json(), "algorithm": algorithm_state}
+        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **overrides: Any) -> RLlibAgent:
         """The agent saved at ``path``; ``overrides`` change constructor arguments (e.g. more env
         runners for a resumed run). ``env`` defaults to one made from the saved spec."""
-        path = zip_path(path)
-        try:
-            with zipfile.ZipFile(path) as archive:
-                meta = json.loads(archive.read(META_FILE))
-                extracted = Path(tempfile.mkdtemp(prefix="rlkit-rllib-load-"))
-                archive.extractall(extracted)
-        except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-            raise ValueError(f"{path} is not a saved rlkit RLlib agent: {error}") from None
-        if meta.get("algorithm") != cls.algorithm:
-            raise ValueError(f"{path} holds an RLlib {meta.get('algorithm')} agent, not {cls.algorithm}")
+        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
         if env is None:
-            if meta.get("env_spec") is None:
+            if state.get("env_spec") is None:
                 raise ValueError(f"{path} records no env spec; pass env=")
-            env = gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
-        kwargs = {**meta["kwargs"], **overrides}
-        return cls(env, device=device, _restore_from=extracted / CHECKPOINT_DIR, _meta=meta, **kwargs)
+            env = gym.make(gym.envs.registration.EnvSpec.from_json(state["env_spec"]))
+        agent = cls(env, seed=state["seed"], device=device, **{**hyperparameters, **overrides})
+        agent.num_timesteps, agent.iterations = int(state["num_timesteps"]), int(state["iterations"])
+        agent._saved_state = state["algorithm"]
+        return agent
+
+    def _env_spec_json(self) -> str | None:
+        if self.env_spec is None:
+            return None
+        try:
+            return self.env_spec.to_json()
+        except (TypeError, ValueError):  # constructor arguments JSON cannot hold: load then needs env=
+            return None
 
     def timing_summary(self) -> dict[str, float | int]:
         """Median seconds per iteration of the last ``learn`` calls: inside ``algorithm.train()``
@@ -279,9 +266,10 @@ class RLlibAgent:
         return {"rl_module": self._inference_module().state_dict()}
 
     def close(self) -> None:
-        """Stop the env runners (the Algorithm); the agent can still predict."""
+        """Stop the env runners (the Algorithm); the agent can still predict, save and learn on."""
         if self._algo is not None:
             self._module = self._copy_module(self._algo)
+            self._saved_state = self._algo.get_state()
             self._algo.stop()
             self._algo = None
 
@@ -291,7 +279,7 @@ class RLlibAgent:
         import ray.rllib.algorithms as algorithms
 
         config_class = getattr(algorithms, f"{self.algorithm}Config")
-        k = self.kwargs
+        k = self.hyperparameters
         config = (
             config_class()
             .environment(env=rllib_envs.REGISTERED_NAME, env_config=rllib_envs.env_config(self.env_spec),
@@ -302,7 +290,7 @@ class RLlibAgent:
             .learners(num_learners=0, num_gpus_per_learner=k["num_gpus_per_learner"])
             .fault_tolerance(restart_failed_env_runners=k["restart_failed_env_runners"],
                              delay_between_env_runner_restarts_s=k["env_runner_restart_delay_s"])
-            .debugging(seed=k["seed"], log_level="ERROR")
+            .debugging(seed=self.seed, log_level="ERROR")
             .reporting(log_gradients=False)
         )
         try:
@@ -322,7 +310,7 @@ class RLlibAgent:
         from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
         try:
-            return {"model_config": DefaultModelConfig(**self.kwargs["model"])}
+            return {"model_config": DefaultModelConfig(**self.hyperparameters["model"])}
         except TypeError as error:
             raise ValueError(f"unknown model setting ({error})") from None
 
@@ -334,8 +322,9 @@ class RLlibAgent:
                 ray.init(include_dashboard=False, log_to_driver=self.verbose > 0)
             rllib_envs.register()
             algo = self._config.build_algo()
-            if self._restore_from is not None:
-                algo.restore_from_path(str(self._restore_from))
+            if self._saved_state is not None:  # set_state syncs the weights to the env runners too
+                algo.set_state(self._saved_state)
+                self._saved_state = None
             self._algo, self._module = algo, None
         return self._algo
 
@@ -349,18 +338,31 @@ class RLlibAgent:
         if self._algo is not None:
             module = self._algo.get_module()
             return module if next(module.parameters()).device.type == "cpu" else self._copy_module(self._algo)
-        if self._module is None:
-            if self._restore_from is None:  # never trained: build the module alone, as RLlib would
-                spec = self._config.get_rl_module_spec(env=None, spaces={
-                    "__env__": (self.observation_space, self.action_space),
-                    "default_policy": (self.observation_space, self.action_space)})
-                self._module = spec.build()
-            else:
-                from ray.rllib.core.rl_module.rl_module import RLModule
-
-                self._module = RLModule.from_checkpoint(str(Path(self._restore_from, *MODULE_PATH)))
-            self._module.eval()
+        if self._module is None:  # build the module alone, as RLlib would, and give it the saved weights
+            spec = self._config.get_rl_module_spec(env=None, spaces={
+                "__env__": (self.observation_space, self.action_space),
+                MODULE_ID: (self.observation_space, self.action_space)})
+            module = spec.build()
+            if self._saved_state is not None:
+                self._set_weights(module, self._saved_weights())
+            self._module = module.eval()
         return self._module
+
+    def _saved_weights(self) -> dict[str, Any]:
+        state = self._saved_state
+        for key in MODULE_STATE_PATH:
+            state = state[key]
+        return state
+
+    @staticmethod
+    def _set_weights(module: Any, weights: dict[str, Any]) -> None:
+        """The saved weights into a module built from the spec: every weight it has must be saved
+        (the learner's module may hold more, e.g. DQN's and SAC's target networks)."""
+        import torch
+
+        missing, _ = module.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()}, strict=False)
+        if missing:
+            raise ValueError(f"the saved RLModule weights lack {', '.join(missing[:3])}: saved by another module layout")
 
     def _to_env_actions(self, actions: np.ndarray) -> np.ndarray:
         """RLlib's module-to-env step for Box actions: the module acts in [-1, 1], unsquashed to
@@ -391,19 +393,21 @@ class RLlibAgent:
                 return value
         return 0.0
 
-    def _report(self, flat: dict[str, Any]) -> None:
-        if self.logger is None:
-            return
+    def _report(self, flat: dict[str, Any]) -> dict[str, float]:
+        """Record RLlib's figures worth a curve; returns the learner's losses (``{name: value}``),
+        which the loop records as ``train/<name>`` and guards against NaN."""
         for key, name in _REPORTED.items():
             value = _number(flat.get(key))
             if value is not None:
                 self.logger.record(name, value)
+        self.logger.record("time/iterations", self.iterations)
+        self.logger.record("time/wall_clock", time.time())
+        losses = {}
         for key, value in flat.items():
             number = _number(value)
             if key.startswith("learners/") and "loss" in key and number is not None:
-                self.logger.record(f"train/{key.split('/', 2)[-1].replace('/', '_')}", number)
-        self.logger.record("time/iterations", self.iterations)
-        self.logger.record("time/wall_clock", time.time())
+                losses[key.split("/", 2)[-1].replace("/", "_")] = number
+        return losses
 
     @staticmethod
     def _check_counts(num_env_runners: Any, num_envs_per_env_runner: Any, num_gpus_per_learner: Any) -> None:

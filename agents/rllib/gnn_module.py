@@ -94,24 +94,35 @@ class GNNPPOModule(TorchRLModule, ValueFunctionAPI):
 class RLlibGNNPPO(RLlibAgent):
     """RLlib PPO with the football GNN as its RLModule (``agent=rllib_gnn_ppo``).
 
-    Args (besides :class:`RLlibAgent`'s): gnn, edges, radius, k, hidden, layers, heads,
-    root_weight as in :class:`agents.gnn_dqn.networks.GNNFeaturesExtractor`; head_hiddens, the
-    policy and value MLP widths. ``model`` is not used (the module is this one).
+    Args (besides :class:`RLlibAgent`'s, but for ``model``: the module is this one):
+        gnn: ``gcn`` or ``gat`` layers, as in :class:`agents.gnn_dqn.networks.GNNFeaturesExtractor`.
+        edges: ``full``, ``radius`` or ``knn`` graph edges.
+        radius: the edge radius of ``edges=radius``.
+        k: the neighbours of ``edges=knn``.
+        hidden: the GNN's width (the embedding is ``3 * hidden``).
+        layers: GNN layers.
+        heads: attention heads of ``gnn=gat``.
+        root_weight: the GCN layers add a separate transform of each node's own features.
+        head_hiddens: the policy and value MLP widths on the embedding (None: [64]).
     """
 
     algorithm = "PPO"
     supported_action_spaces = (spaces.Discrete, spaces.MultiDiscrete)
 
-    def __init__(self, env: Any, gnn: str = "gcn", edges: str = "full", radius: float = 0.3, k: int = 6,
-                 hidden: int = 32, layers: int = 2, heads: int = 4, root_weight: bool = True,
-                 head_hiddens: list[int] | None = None, **kwargs: Any) -> None:
+    def __init__(self, env: Any, seed: int = 0, device: str = "auto", verbose: int = 0, *, gnn: str = "gcn",
+                 edges: str = "full", radius: float = 0.3, k: int = 6, hidden: int = 32, layers: int = 2,
+                 heads: int = 4, root_weight: bool = True, head_hiddens: list[int] | None = None,
+                 **kwargs: Any) -> None:
+        if kwargs.get("model"):
+            raise ValueError(f"rllib_gnn_ppo builds its own module, so it takes no model settings (got model="
+                             f"{kwargs['model']!r}); set {', '.join(GNN_OPTIONS)} or head_hiddens instead")
         check_gnn_options(gnn, edges, radius, k, hidden, layers, heads)
         self.gnn_config = {"gnn": gnn, "edges": edges, "radius": float(radius), "k": int(k),
                            "hidden": int(hidden), "layers": int(layers), "heads": int(heads),
                            "root_weight": bool(root_weight), "head_hiddens": list(head_hiddens or [64])}
-        kwargs.pop("model", None)
-        super().__init__(env, **kwargs)
-        self.kwargs.update(self.gnn_config)
+        super().__init__(env, seed, device, verbose, **kwargs)
+        self.hyperparameters.pop("model")
+        self.hyperparameters.update(self.gnn_config)
 
     @classmethod
     def check_env(cls, env: Any) -> None:

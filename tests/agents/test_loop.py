@@ -1,37 +1,11 @@
 """agents.loop: the iteration loop calls the host's callback as SB3 does, counts steps, records
 scalars under the agent's prefix, stops when told to or when a loss goes non-finite."""
 
-import math
-
 import pytest
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
 from agents.loop import HostLogging, IterationLoop, StepCounterProgressBar, connect_callback
-
-
-class Recorder(BaseCallback):
-    """Writes down each event with the step counter it saw; stops after ``stop_after`` steps."""
-
-    def __init__(self, stop_after=math.inf):
-        super().__init__()
-        self.events, self.stop_after = [], stop_after
-
-    def _on_training_start(self):
-        self.events.append(("start", self.model.num_timesteps, self.locals["total_timesteps"]))
-
-    def _on_rollout_start(self):
-        self.events.append(("rollout_start", self.model.num_timesteps, dict(self.logger.name_to_value)))
-
-    def _on_step(self):
-        self.events.append(("step", self.model.num_timesteps))
-        return self.model.num_timesteps < self.stop_after
-
-    def _on_rollout_end(self):
-        self.events.append(("rollout_end", self.model.num_timesteps))
-
-    def _on_training_end(self):
-        self.events.append(("end", self.model.num_timesteps))
+from callback_events import EventRecorder
 
 
 class Learner(HostLogging):
@@ -53,27 +27,25 @@ class Learner(HostLogging):
 
 
 def test_the_callback_sees_sb3s_order_with_the_losses_recorded_before_rollout_start():
-    recorder, agent = Recorder(), Learner([1.0, 0.5, 0.25])
+    recorder, agent = EventRecorder(), Learner([1.0, 0.5, 0.25])
     agent.set_logger(Logger(folder=None, output_formats=[]))
     agent.learn(30, callback=recorder)
-    kinds = [event[0] for event in recorder.events]
-    assert kinds == ["start"] + ["rollout_start", "step", "rollout_end"] * 3 + ["end"]
-    assert recorder.events[0] == ("start", 0, 30)
-    rollout_starts = [event for event in recorder.events if event[0] == "rollout_start"]
-    assert [e[1] for e in rollout_starts] == [10, 20, 30]
-    assert [e[2] for e in rollout_starts] == [{"toy/loss": 1.0}, {"toy/loss": 0.5}, {"toy/loss": 0.25}]
+    assert recorder.events == [("start", 0)] + [(event, n) for n in (10, 20, 30)
+                                                for event in ("rollout_start", "step", "rollout_end")] + [("end", 30)]
+    assert recorder.total_timesteps == 30
+    assert recorder.losses == [{"toy/loss": 1.0}, {"toy/loss": 0.5}, {"toy/loss": 0.25}]
 
 
 def test_a_resumed_learn_continues_the_counter_toward_an_absolute_target():
     agent = Learner([1.0] * 10)
     agent.learn(20)
-    recorder = Recorder()
+    recorder = EventRecorder()
     agent.learn(20, callback=recorder, reset_num_timesteps=False)
-    assert recorder.events[0] == ("start", 20, 40) and agent.num_timesteps == 40
+    assert recorder.events[0] == ("start", 20) and recorder.total_timesteps == 40 and agent.num_timesteps == 40
 
 
 def test_the_host_stops_training_and_later_iterations_do_not_run():
-    recorder, agent = Recorder(stop_after=20), Learner([1.0] * 10)
+    recorder, agent = EventRecorder(stop_at=20), Learner([1.0] * 10)
     loop = agent.learn(100, callback=recorder)
     assert loop.stopped and agent.num_timesteps == 20
     assert loop.after_iteration(10) is False and agent.num_timesteps == 20

@@ -9,13 +9,11 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
+import ray
 import torch
 
-ray = pytest.importorskip("ray")
-
-from agents.base import can_act_in  # noqa: E402
-from agents.rllib.agent import (  # noqa: E402
-    RLlibAPPO, RLlibDQN, RLlibIMPALA, RLlibPPO, RLlibSAC, flatten)
+from agents.base import can_act_in
+from agents.rllib.agent import MODULE_ID, RLlibAPPO, RLlibDQN, RLlibIMPALA, RLlibPPO, RLlibSAC, flatten
 
 SMALL_PPO = {"train_batch_size_per_learner": 200, "minibatch_size": 100, "num_epochs": 1}
 
@@ -78,17 +76,69 @@ def test_ppo_learns_saves_and_loads_the_same_policy(tmp_path):
     assert np.array_equal(loaded.predict(obs)[0], actions)
     assert loaded.num_timesteps == agent.num_timesteps and loaded._algo is None  # restored lazily
     assert loaded.predict(obs[0])[0] == actions[0]  # a single observation gives a single action
+    saved = {k: v.clone() for k, v in agent._algo.learner_group._learner.module[MODULE_ID].state_dict().items()}
+    iteration = agent._algo.iteration
     agent.close()
-    # continuing: the counter goes on from the saved one
+    agent.save(tmp_path / "closed")  # after close: the state taken at close
+    assert np.array_equal(RLlibPPO.load(tmp_path / "closed.zip").predict(obs)[0], actions)
+    # continuing: the Algorithm starts from the saved state (weights, iteration), the counter goes on
+    algo = loaded._algorithm()
+    restored = algo.learner_group._learner.module[MODULE_ID].state_dict()
+    assert all(torch.equal(saved[k], restored[k]) for k in saved) and algo.iteration == iteration
+    assert np.array_equal(loaded.predict(obs)[0], actions)  # the env runner's module got the weights too
     loaded.learn(200, reset_num_timesteps=False)
     assert loaded.num_timesteps >= agent.num_timesteps + 200
     loaded.close()
 
 
 def test_load_refuses_other_files(tmp_path):
+    import zipfile
+
+    from agents.checkpoint import OlderCheckpointError
+
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a saved rlkit RLlib agent"):
+    with pytest.raises(ValueError, match="not a saved rlkit agent"):
         RLlibPPO.load(tmp_path / "junk.zip")
+    with zipfile.ZipFile(tmp_path / "older.zip", "w") as archive:  # what rlkit wrote before: pickles inside
+        archive.writestr("rlkit_agent.json", "{}")
+        archive.writestr("algorithm/class_and_ctor_args.pkl", b"\x80\x04N.")
+    with pytest.raises(OlderCheckpointError, match="older rlkit"):
+        RLlibPPO.load(tmp_path / "older.zip")
+    RLlibAPPO(gym.make("CartPole-v1")).save(tmp_path / "appo.zip")
+    with pytest.raises(ValueError, match="holds a RLlibAPPO, not a RLlibPPO"):
+        RLlibPPO.load(tmp_path / "appo.zip")
+
+
+def test_unknown_hyperparameters_are_answered_with_the_real_ones():
+    from agents.rllib.gnn_module import RLlibGNNPPO
+    from rlkit.catalogue import hyperparameter_names
+
+    env = gym.make("CartPole-v1")
+    with pytest.raises(ValueError, match=r"RLlibPPO: unknown hyper-parameter\(s\) \['lr'\]; allowed: .*training"):
+        RLlibPPO(env, lr=1e-3)
+    assert {"gnn", "head_hiddens", "training"} <= hyperparameter_names(RLlibGNNPPO)
+    # the Ray settings are constructor arguments the host fills from ray.<name>, not agent.<name>
+    assert "num_env_runners" in RLlibPPO.ray_settings and not set(RLlibPPO.ray_settings) & hyperparameter_names(RLlibPPO)
+
+
+def test_an_untrained_agent_round_trips_without_an_algorithm(tmp_path):
+    import zipfile
+
+    env = gym.make("CartPole-v1")
+    agent = RLlibPPO(env, seed=5, num_env_runners=0, model={"fcnet_hiddens": [8]})
+    obs = np.stack([env.reset(seed=i)[0] for i in range(8)])
+    agent.save(tmp_path / "agent")
+    with zipfile.ZipFile(tmp_path / "agent.zip") as archive:  # tensors and JSON only, no pickle
+        assert sorted(archive.namelist()) == ["meta.json", "tensors.safetensors"]
+    loaded = RLlibPPO.load(tmp_path / "agent.zip", env=env)
+    assert loaded.hyperparameters == agent.hyperparameters and loaded.seed == 5
+    assert np.array_equal(loaded.predict(obs)[0], agent.predict(obs)[0])
+    assert loaded._algo is None and agent._algo is None
+    # an Algorithm built later starts from the saved weights, not from fresh ones
+    saved = agent._inference_module().state_dict()
+    learner = loaded._algorithm().learner_group._learner.module[MODULE_ID].state_dict()
+    assert all(torch.equal(saved[k], learner[k]) for k in saved)
+    loaded.close()
 
 
 def test_sac_actions_are_the_module_output_mapped_to_the_bounds():
@@ -104,16 +154,41 @@ def test_sac_actions_are_the_module_output_mapped_to_the_bounds():
     assert actions.shape == (32, 1) and np.all(np.abs(actions) <= 2.0)
 
 
-def test_dqn_learns_one_iteration_greedy_actions():
+def test_dqn_learns_one_iteration_greedy_actions(tmp_path):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Recorder(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def _on_rollout_start(self):
+            self.events.append("rollout_start")
+
+        def _on_step(self):
+            self.events.append(("step", self.model.num_timesteps, self.logger.name_to_value.get("time/iterations")))
+            return True
+
+        def _on_rollout_end(self):
+            self.events.append("rollout_end")
+
     env = gym.make("CartPole-v1")
     agent = RLlibDQN(env, num_env_runners=0, training={"num_steps_sampled_before_learning_starts": 32,
                                                        "train_batch_size_per_learner": 16})
-    agent.learn(64)
+    recorder = Recorder()
+    agent.learn(64, callback=recorder, progress_bar=True)
+    assert agent.iterations >= 1 and len(recorder.events) == 3 * agent.iterations  # one round per iteration
+    assert recorder.events[:3] == ["rollout_start", ("step", recorder.events[1][1], 1.0), "rollout_end"]
+    assert 0 < recorder.events[1][1] <= agent.num_timesteps
+    # DQN's module holds target networks the inference module has not: the round trip still agrees
+    agent.save(tmp_path / "dqn")
+    loaded = RLlibDQN.load(tmp_path / "dqn.zip", env=env)
     obs = np.stack([env.reset(seed=i)[0] for i in range(8)])
     module = agent._inference_module()
     with torch.no_grad():
         q = module.compute_q_values({"obs": torch.as_tensor(obs)})["qf_preds"].numpy()
     assert np.array_equal(agent.predict(obs)[0], q.argmax(-1))
+    assert np.array_equal(loaded.predict(obs)[0], q.argmax(-1))
     agent.close()
 
 
