@@ -41,34 +41,3 @@ def read_archive(path: Any, member: str, decode: Callable[[bytes], Any], *, kind
     if data["class"] != class_name:
         raise ValueError(f"{path} holds a {data['class']}, not a {class_name}")
     return data
-
-
-TORCH_MEMBER, META_MEMBER = "weights.pt", "meta.json"
-
-
-def write_torch_archive(path: Any, state: Any, meta: dict[str, Any], weights_name: str = TORCH_MEMBER) -> None:
-    """A zip of the torch ``state`` (``torch.save``) and the JSON ``meta`` (which names the format and
-    class, see :func:`read_archive`)."""
-    import io
-    import json
-
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_archive(path, {weights_name: buffer.getvalue(), META_MEMBER: json.dumps(meta, indent=2)})
-
-
-def read_torch_archive(path: Any, *, kind: str, save_format: int, class_name: str,
-                       weights_name: str = TORCH_MEMBER) -> tuple[dict[str, Any], Any]:
-    """(meta, torch state) of a zip written by :func:`write_torch_archive`, checked as :func:`read_archive`
-    does; the state is loaded with ``weights_only=True``."""
-    import io
-    import json
-
-    import torch
-
-    meta = read_archive(path, META_MEMBER, json.loads, kind=kind, save_format=save_format, class_name=class_name)
-    with zipfile.ZipFile(zip_path(path)) as archive:
-        state = torch.load(io.BytesIO(archive.read(weights_name)), weights_only=True)
-    return meta, state

@@ -4,12 +4,13 @@ The agent is restored from the run's checkpoint and proves ``certificate.json`` 
 ``recheck_certificate(path)``: ``agent=lyapunov`` recomputes the hashes of its plant, controller and
 Lyapunov function and re-runs the verifier at the certificate's level, box, decrease rate and hole;
 ``agent=lyapunov_discovery`` checks the system's SymPy dynamics against the certified ones and proves the
-certified expression again on the stated region. The certificate holds only if all agree.
+certified expression again on the stated region. The certificate holds only if all agree. Opening a
+certificate executes nothing from it (:mod:`agents.verification.certificates` reads it as JSON; an
+expression in it is read by a strict parser).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,7 @@ def certify_run(pairs: list[str]) -> dict[str, Any]:
 
 def write_certificate(run_path: Path, certificate: dict[str, Any]) -> Path:
     """``certificate.json`` in the run directory (written atomically), with the command that re-verifies it."""
-    path = Path(run_path) / CERTIFICATE_FILE
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps({**certificate, "reverify": f"rlkit certify run={Path(run_path)}"}, indent=2))
-    temporary.replace(path)
-    return path
+    from agents.verification.certificates import write_certificate as write_atomically
+
+    return write_atomically(Path(run_path) / CERTIFICATE_FILE,
+                            {**certificate, "reverify": f"rlkit certify run={Path(run_path)}"})

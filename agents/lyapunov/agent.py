@@ -19,18 +19,19 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.archive import read_torch_archive, write_torch_archive
+from agents.checkpoint import load_agent, save_agent
 from agents.lyapunov import certificate as certificates
 from agents.lyapunov.networks import NeuralController, NeuralLyapunov, lqr
 from agents.lyapunov.training import train_lyapunov
 from agents.lyapunov.verifier import BACKENDS, ClosedLoop, largest_rho, verify_with
+from agents.loop import HostLogging, IterationLoop
 from agents.mpc.plant import plant_interface
 
-SAVE_FORMAT = 1
-DATA_FILE = "lyapunov.pt"
+SAVE_FORMAT = 2  # 1: a torch.save archive (lyapunov.pt), before agents.checkpoint
+LOGGED = ("loss", "condition_loss", "roa_loss", "violations", "worst_violation", "level_set_fraction")
 
 
-class LyapunovAgent:
+class LyapunovAgent(HostLogging):
     """Neural controller + neural Lyapunov function with a verified region of attraction.
 
     Args:
@@ -47,6 +48,11 @@ class LyapunovAgent:
             training (:func:`~agents.lyapunov.training.train_lyapunov`; the last two default to off).
         verify: find and verify the largest level at the end of ``learn``.
         max_depth, rho_tolerance, max_boxes: the verifier's budget and the bisection's precision.
+        backend: ``"bounds"`` (branch and bound with linear bounds, any model) or ``"z3"`` (one exact
+            query, polynomial and piecewise-linear models); z3_timeout_s: the z3 query's budget.
+
+    ``learn`` runs on :class:`agents.loop.IterationLoop` (the host's callbacks, evaluation and
+    checkpoints as for every iteration-based agent); ``save`` writes :mod:`agents.checkpoint`'s format.
     """
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
@@ -110,7 +116,6 @@ class LyapunovAgent:
         self.num_timesteps = 0
         self.certificate: dict[str, Any] | None = None
         self.training_wall_time_s = 0.0
-        self.logger: Any = None
 
     # -- the contract -------------------------------------------------------------------------
     @property
@@ -120,56 +125,34 @@ class LyapunovAgent:
     def closed_loop(self) -> ClosedLoop:
         return ClosedLoop(self.system, self.controller, self.lyapunov)
 
-    def set_logger(self, logger: Any) -> None:
-        self.logger = logger
-
     def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
               reset_num_timesteps: bool = True) -> LyapunovAgent:
         h = self.hyperparameters
-        if reset_num_timesteps:
-            self.num_timesteps = 0
+        loop = IterationLoop(self, total_timesteps, callback, progress_bar, reset_num_timesteps, "lyapunov")
         iterations = max(1, math.ceil(int(total_timesteps) / h["batch"]))
-        if callback is not None:
-            callback.init_callback(self)
-            callback.on_training_start(locals(), globals())
-        stopped = False
 
         def after_iteration(iteration: int, record: dict[str, Any]) -> bool:
-            nonlocal stopped
-            self.num_timesteps += h["batch"]
-            if self.logger is not None:
-                for key in ("loss", "condition_loss", "roa_loss", "violations", "worst_violation", "level_set_fraction"):
-                    if key in record:
-                        self.logger.record(f"lyapunov/{key}", float(record[key]))
-            keep_going = True
-            if callback is not None:
-                callback.on_rollout_start()
-                keep_going = callback.on_step()
-            if self.logger is not None:
-                self.logger.dump(self.num_timesteps)
-            stopped = not keep_going
-            return keep_going
+            return loop.after_iteration(h["batch"], {key: record[key] for key in LOGGED if key in record})
 
         started = time.perf_counter()
         train_lyapunov(self.system, self.controller, self.lyapunov, self.box_low, self.box_high, h["kappa"],
                        h["rho"], h["hole"], iterations, h["batch"], h["lr"], self.seed + self.num_timesteps,
                        callback=after_iteration, margin=h["margin"], roa_weight=h["roa_weight"],
                        candidate_scale=h["candidate_scale"], pgd_steps=h["pgd_steps"],
-                       boundary_weight=h.get("boundary_weight", 0.0), region_growth=h.get("region_growth", 1.0),
-                       candidate_rollout=h.get("candidate_rollout", 0))
+                       boundary_weight=h["boundary_weight"], region_growth=h["region_growth"],
+                       candidate_rollout=h["candidate_rollout"])
         self.training_wall_time_s += time.perf_counter() - started
-        if h["verify"] and not stopped:
+        if h["verify"] and not loop.stopped:  # before finish: the host's final evaluation sees the certified agent
             self.certify()
-        if callback is not None:
-            callback.on_training_end()
+        loop.finish()
         return self
 
     def certify(self) -> dict[str, Any]:
         """Find the largest verified level and keep the certificate (also returned)."""
         h = self.hyperparameters
         started = time.perf_counter()
-        backend = h.get("backend", "bounds")
-        budget = ({"timeout_s": h.get("z3_timeout_s", 60.0)} if backend == "z3"
+        backend = h["backend"]
+        budget = ({"timeout_s": h["z3_timeout_s"]} if backend == "z3"
                   else {"max_depth": h["max_depth"], "max_boxes": h["max_boxes"]})
         rho, result = largest_rho(self.closed_loop(), self.box_low, self.box_high, h["kappa"], h["hole"],
                                   tolerance=h["rho_tolerance"], backend=backend, **budget)
@@ -183,9 +166,8 @@ class LyapunovAgent:
             training_wall_time_s=round(self.training_wall_time_s, 3), eps=h["eps"],
             region_volume_fraction_sampled=certificates.sampled_region_share(
                 self.lyapunov, self.box_low, self.box_high, result.rho if result.holds else 0.0))
-        if self.logger is not None:
-            self.logger.record("lyapunov/certified_rho", rho)
-            self.logger.record("lyapunov/verified_volume_fraction", result.verified_volume_fraction)
+        self.logger.record("lyapunov/certified_rho", rho)
+        self.logger.record("lyapunov/verified_volume_fraction", result.verified_volume_fraction)
         return self.certificate
 
     def certificate_summary(self) -> dict[str, Any]:
@@ -222,21 +204,20 @@ class LyapunovAgent:
         return {"controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}
 
     def save(self, path: Any) -> None:
-        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
-                "seed": self.seed, "num_timesteps": self.num_timesteps, "certificate": self.certificate,
-                "training_wall_time_s": self.training_wall_time_s}
-        state = {"controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}
-        write_torch_archive(path, state, meta, weights_name=DATA_FILE)
+        """rlkit's checkpoint (:mod:`agents.checkpoint`): the hyper-parameters, the networks' tensors,
+        the step counter and the certificate."""
+        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "certificate": self.certificate,
+                 "training_wall_time_s": self.training_wall_time_s,
+                 "controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}
+        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> LyapunovAgent:
-        meta, state = read_torch_archive(path, kind="Lyapunov agent", save_format=SAVE_FORMAT,
-                                         class_name=cls.__name__, weights_name=DATA_FILE)
-        hyper = dict(meta["hyperparameters"])
-        agent = cls(env=env, seed=meta["seed"], device=device, **hyper)
+        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
+        agent = cls(env=env, seed=state["seed"], device=device, **hyperparameters)
         agent.controller.load_state_dict(state["controller"])
         agent.lyapunov.load_state_dict(state["lyapunov"])
-        agent.num_timesteps = int(meta["num_timesteps"])
-        agent.certificate = meta.get("certificate")
-        agent.training_wall_time_s = float(meta.get("training_wall_time_s", 0.0))
+        agent.num_timesteps = int(state["num_timesteps"])
+        agent.certificate = state["certificate"]
+        agent.training_wall_time_s = float(state["training_wall_time_s"])
         return agent

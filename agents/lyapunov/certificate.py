@@ -10,9 +10,6 @@ certificate holds only if both agree.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,8 @@ import numpy as np
 import torch
 
 from agents.lyapunov.verifier import ClosedLoop, VerificationResult, verify_with
+from agents.verification.certificates import (hash_json, hash_mismatches, hash_tensors, installed_versions,
+                                              read_certificate)
 
 VERSION = 1
 BACKEND_DESCRIPTIONS = {
@@ -45,12 +44,7 @@ def sampled_region_share(lyapunov: Any, box_low: Any, box_high: Any, rho: float,
 
 def hash_module(module: torch.nn.Module) -> str:
     """SHA-256 of a module's state (names, shapes, dtypes and float64 values, in order)."""
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return hash_tensors(module.state_dict())
 
 
 def system_parameters(system: Any) -> dict[str, Any]:
@@ -70,7 +64,7 @@ def system_parameters(system: Any) -> dict[str, Any]:
 
 
 def hash_system(system: Any) -> str:
-    return hashlib.sha256(json.dumps(system_parameters(system), sort_keys=True, default=str).encode()).hexdigest()
+    return hash_json(system_parameters(system))
 
 
 def hashes(loop: ClosedLoop) -> dict[str, str]:
@@ -80,15 +74,7 @@ def hashes(loop: ClosedLoop) -> dict[str, str]:
 
 def versions() -> dict[str, str]:
     """The versions the verification ran with (read from the installed distributions)."""
-    from importlib import metadata
-
-    found = {"torch": torch.__version__}
-    for name in ("rlkit", "z3-solver"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
+    return {"torch": torch.__version__, **installed_versions(("rlkit", "z3-solver"))}
 
 
 def build(loop: ClosedLoop, result: VerificationResult, box_low: Any, box_high: Any, command: str,
@@ -122,31 +108,15 @@ def build(loop: ClosedLoop, result: VerificationResult, box_low: Any, box_high: 
 
 
 def read(path: Path) -> dict[str, Any]:
-    """A certificate file, checked for the fields a claim needs."""
-    path = Path(path)
-    try:
-        certificate = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"no certificate at {path}") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-    missing = [key for key in REQUIRED if key not in certificate]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}; a certificate needs {', '.join(REQUIRED)}")
-    for key in ("rho", "kappa", "hole"):
-        if not isinstance(certificate[key], (int, float)) or not math.isfinite(certificate[key]):
-            raise ValueError(f"{path}: {key} must be a finite number, got {certificate[key]!r}")
-    return certificate
+    """A certificate file, checked for the fields a claim needs (a ValueError naming what is wrong)."""
+    return read_certificate(path, REQUIRED, "Lyapunov", version=VERSION, finite=("rho", "kappa", "hole"))
 
 
 def recheck(certificate: dict[str, Any], loop: ClosedLoop, **options: Any) -> tuple[bool, list[str], VerificationResult | None]:
     """Compare the hashes with ``loop``'s and re-verify at the stated level. Returns
     ``(holds, problems, result)``; ``problems`` names every mismatch."""
-    problems = []
-    for name, value in hashes(loop).items():
-        if certificate["hashes"].get(name) != value:
-            problems.append(f"the {name} hash does not match the saved {name} "
-                            f"(certificate {str(certificate['hashes'].get(name))[:12]}..., files {value[:12]}...)")
+    recorded = certificate["hashes"] if isinstance(certificate["hashes"], dict) else {}
+    problems = hash_mismatches(recorded, hashes(loop))
     if certificate["result"].get("status") != "verified":
         problems.append(f"the certificate records status {certificate['result'].get('status')!r}, not 'verified'")
     backend = certificate.get("backend_name", "bounds")

@@ -17,7 +17,8 @@ decrease bound is <= 0 and the successor's bounds lie inside ``B``; *falsified* 
 point of it (its centre, evaluated in float64) has ``V <= rho`` and violates a condition -- a real
 counterexample, not a bound artefact; *excluded* when it lies inside the hole; otherwise it is split
 in two along its widest side (relative to ``B``), until ``max_depth`` splits, where it counts as a
-*timeout*. The claim holds only when no box is falsified and none timed out.
+*timeout* (the queue and the budgets: :mod:`agents.verification.boxes`). The claim holds only when no
+box is falsified and none timed out.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 
 from agents.lyapunov.bounds import BOUND_OPS, BOUND_XP, Bounds
 from agents.lyapunov.ops import TORCH_OPS
+from agents.verification.boxes import BoxQueue, Budget
 
 
 @dataclass
@@ -119,27 +121,23 @@ def verify(loop: ClosedLoop, box_low: Any, box_high: Any, rho: float, kappa: flo
     x_eq = np.asarray(loop.system.x_eq, dtype=np.float64)
     _check_problem(box_low, box_high, x_eq, kappa, rho, hole)
     low_t, high_t, eq_t = (torch.as_tensor(v) for v in (box_low, box_high, x_eq))
-    span = high_t - low_t
-    total_volume = float(torch.prod(span))
+    total_volume = float(torch.prod(high_t - low_t))
     n = len(box_low)
 
     # the first boxes: a regular grid of initial_splits per side
     edges = [torch.linspace(float(box_low[i]), float(box_high[i]), initial_splits + 1, dtype=torch.float64)
              for i in range(n)]
     cells = torch.cartesian_prod(*[torch.arange(initial_splits)] * n).reshape(-1, n)
-    lo = torch.stack([edges[i][cells[:, i]] for i in range(n)], -1)
-    hi = torch.stack([edges[i][cells[:, i] + 1] for i in range(n)], -1)
-    depth = torch.zeros(len(lo), dtype=torch.long)
+    queue = BoxQueue(box_low, box_high)
+    queue.push(torch.stack([edges[i][cells[:, i]] for i in range(n)], -1).numpy(),
+               torch.stack([edges[i][cells[:, i] + 1] for i in range(n)], -1).numpy())
+    budget = Budget(max_depth=max_depth, max_boxes=max_boxes)
 
     result = VerificationResult(status="verified", rho=float(rho), kappa=float(kappa), hole=float(hole))
     verified_volume = timeout_volume = 0.0
-    pending = [(lo, hi, depth)]
-    while pending:
-        lo, hi, depth = pending.pop()
-        if len(lo) > batch:
-            pending.append((lo[batch:], hi[batch:], depth[batch:]))
-            lo, hi, depth = lo[:batch], hi[:batch], depth[:batch]
-        result.boxes_bounded += len(lo)
+    while len(queue):
+        lo_np, hi_np, depth = queue.take(batch)
+        lo, hi = torch.from_numpy(lo_np), torch.from_numpy(hi_np)
         volume = torch.prod(hi - lo, -1)
 
         in_hole = ((lo - eq_t).abs().amax(-1) <= hole) & ((hi - eq_t).abs().amax(-1) <= hole) if hole > 0 else \
@@ -158,7 +156,7 @@ def verify(loop: ClosedLoop, box_low: Any, box_high: Any, rho: float, kappa: flo
         centre_in_hole = (centre - eq_t).abs().amax(-1) <= hole
         leaves = ~((x_next_c >= low_t) & (x_next_c <= high_t)).all(-1)
         violates = undecided & (value_c <= rho) & ~centre_in_hole & ((decrease_c > 0) | leaves)
-        exhausted = undecided & ~violates & (depth >= max_depth)
+        exhausted = undecided & ~violates & torch.from_numpy(budget.too_deep(depth))
         split = undecided & ~violates & ~exhausted
 
         result.excluded += int(in_hole.sum())
@@ -173,20 +171,13 @@ def verify(loop: ClosedLoop, box_low: Any, box_high: Any, rho: float, kappa: flo
                 "x_next": x_next_c[index].tolist(), "leaves_box": bool(leaves[index])})
 
         if bool(split.any()):
-            if result.boxes_bounded + 2 * int(split.sum()) > max_boxes:  # out of budget: the rest time out
+            if not budget.allows(queue.taken + 2 * int(split.sum())):  # out of budget: the rest time out
                 result.timeout += int(split.sum())
                 timeout_volume += float(volume[split].sum())
             else:
-                s_lo, s_hi, s_depth = lo[split], hi[split], depth[split]
-                relative = (s_hi - s_lo) / span
-                axis = relative.argmax(-1)
-                middle = (s_lo + s_hi) / 2
-                rows = torch.arange(len(s_lo))
-                left_hi, right_lo = s_hi.clone(), s_lo.clone()
-                left_hi[rows, axis] = middle[rows, axis]
-                right_lo[rows, axis] = middle[rows, axis]
-                pending.append((torch.cat([s_lo, right_lo]), torch.cat([left_hi, s_hi]),
-                                torch.cat([s_depth + 1, s_depth + 1])))
+                chosen = split.numpy()
+                queue.split(lo_np[chosen], hi_np[chosen], depth[chosen])
+    result.boxes_bounded = queue.taken
 
     result.verified_volume_fraction = verified_volume / total_volume
     result.timeout_volume_fraction = timeout_volume / total_volume

@@ -29,6 +29,7 @@ import torch
 import z3
 
 from agents.lyapunov.verifier import ClosedLoop, VerificationResult, _check_problem
+from agents.verification.z3_numbers import model_number, rational
 
 NOT_ENCODABLE = ("the z3 back-end handles polynomial and piecewise-linear models only; {op} is neither "
                  "(use the bound verifier, agents.lyapunov.verifier.verify, for such models)")
@@ -39,18 +40,6 @@ DIVISION_BY_VALUE = ("the z3 back-end divides by constants only (a rational func
 # second query asks for one that violates the claim by this margin, relative to the level, the box and
 # the hole: far beyond float64's rounding.
 ROBUST_MARGIN = 1e-9
-
-
-def rational(value: float, ctx: z3.Context | None = None) -> z3.RatNumRef:
-    """The exact rational of a float64 as a z3 real.
-
-    ``z3.RealVal(float)`` goes through ``str(float)``, the shortest decimal that rounds back to the
-    float (``0.1`` becomes 1/10), which is a different real number; ``Fraction`` is exact."""
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"the z3 back-end needs finite constants, got {value}")
-    exact = Fraction(value)
-    return z3.RealVal(f"{exact.numerator}/{exact.denominator}", ctx)
 
 
 def _float_array(value: Any) -> np.ndarray:
@@ -380,24 +369,13 @@ class _Encoding:
         return answer, solver.model() if answer == z3.sat else None
 
 
-def _model_number(model: z3.ModelRef, expression: Any) -> tuple[str, float]:
-    """An expression's value in a model: exact (a rational, or an algebraic number's root-obj
-    form) as a string, and as the nearest float."""
-    value = model.eval(expression, model_completion=True)
-    if z3.is_rational_value(value):
-        return str(value.as_fraction()), float(value.as_fraction())
-    if z3.is_algebraic_value(value):  # nonlinear arithmetic can answer with an irrational root
-        return value.sexpr(), float(value.approx(30).as_fraction())
-    raise ValueError(f"z3 returned a value that is not a number: {value}")
-
-
 def _counterexample(model: z3.ModelRef, encoding: _Encoding, loop: ClosedLoop, kappa: float,
                     margin: float) -> dict[str, Any]:
     """The model's x with its exact values, and the same x re-evaluated in float64 by the torch model."""
-    exact_x = [_model_number(model, e) for e in encoding.x.expressions]
-    exact_next = [_model_number(model, e) for e in encoding.x_next.expressions]
-    exact_value = _model_number(model, encoding.value)
-    exact_decrease = _model_number(model, encoding.decrease)
+    exact_x = [model_number(model, e) for e in encoding.x.expressions]
+    exact_next = [model_number(model, e) for e in encoding.x_next.expressions]
+    exact_value = model_number(model, encoding.value)
+    exact_decrease = model_number(model, encoding.decrease)
     point = torch.tensor([[f for _, f in exact_x]], dtype=torch.float64)
     float_next, float_decrease, float_value = loop.evaluate(point, kappa)
     float_next, float_decrease, float_value = float_next[0], float(float_decrease[0]), float(float_value[0])

@@ -13,8 +13,12 @@ Modules:
 - :mod:`agents.lyapunov_discovery.verifier` -- interval branch and bound on the SymPy forms, z3 for
   polynomial claims;
 - :mod:`agents.lyapunov_discovery.certificate` -- certificate.json and its re-check;
+- :mod:`agents.lyapunov_discovery.sympy_form` -- the strict parser that reads a certified expression
+  back (nothing in a file is evaluated);
 - :mod:`agents.lyapunov_discovery.region` -- the box minus a ball the claims are stated on;
 - :mod:`agents.lyapunov_discovery.agent` -- ``agent=lyapunov_discovery`` (the common contract; its
   certificate re-checked by ``rlkit certify``).
-The systems are :mod:`envs.control.autonomous`, run as ``env=autonomous env.system=<name>``.
+The box queue, budgets and certificate files are shared with :mod:`agents.lyapunov`
+(:mod:`agents.verification`). The systems are :mod:`envs.control.autonomous`, run as
+``env=autonomous env.system=<name>``.
 """

@@ -7,7 +7,9 @@ is the one analysed. ``learn(total_timesteps)`` samples ``total_timesteps`` cand
 (``batch_size`` per policy update; a "step" is one sampled expression) and stops at the first verified
 function, which it keeps as :attr:`expression` with the certificate (:mod:`.certificate`), written by
 the host to ``certificate.json``; ``rlkit certify`` proves it again. ``predict`` returns the empty action
-(the system has no input).
+(the system has no input). ``learn`` runs on :class:`agents.loop.IterationLoop`; a checkpoint
+(:mod:`agents.checkpoint`) keeps the certified V as the token sequence the search sampled, rebuilt on
+load through the library's own operators.
 """
 
 from __future__ import annotations
@@ -21,18 +23,19 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.archive import read_torch_archive, write_torch_archive
 from agents.base import unwrapped_env
+from agents.checkpoint import load_agent, save_agent
 from agents.lyapunov_discovery import certificate as certificates
 from agents.lyapunov_discovery.expressions import DEFAULT_OPERATORS, TokenLibrary
 from agents.lyapunov_discovery.falsifier import decrease_margin
 from agents.lyapunov_discovery.policy import ExpressionTransformer
-from agents.lyapunov_discovery.search import discover
+from agents.lyapunov_discovery.search import discover, shifted_expression
 from agents.lyapunov_discovery.verifier import verify, verify_polynomial_z3
+from agents.loop import HostLogging, IterationLoop
 
-SAVE_FORMAT = 1
+SAVE_FORMAT = 2  # 1: a torch.save archive (policy.pt) whose V was re-read from the certificate's srepr
 VERIFY_TIMEOUT_S = 20.0  # per candidate inside the search (a certificate's re-check has no time limit)
-DATA_FILE = "policy.pt"
+LOGGED = ("best", "quantile", "mean", "survivors")  # of a search iteration's record, to TensorBoard
 
 
 def system_of(env: Any) -> Any:
@@ -50,7 +53,7 @@ def system_of(env: Any) -> Any:
     return system
 
 
-class LyapunovDiscoveryAgent:
+class LyapunovDiscoveryAgent(HostLogging):
     """The generative Lyapunov-function search as an rlkit agent.
 
     Args:
@@ -103,10 +106,10 @@ class LyapunovDiscoveryAgent:
         torch.manual_seed(self.seed)
         self.policy = ExpressionTransformer(self.library, int(width), int(layers), int(heads))
         self.num_timesteps = 0
+        self.sequence: list[int] | None = None  # the certified V's tokens, as the search sampled them
         self.expression: Any = None  # the certified V, in the system's state symbols
         self.certificate: dict[str, Any] | None = None
         self.search_wall_time_s = 0.0
-        self.logger: Any = None
 
     # -- the search ----------------------------------------------------------------------------
     def in_state_symbols(self, expression: Any) -> Any:
@@ -127,31 +130,14 @@ class LyapunovDiscoveryAgent:
             return False, None, None
         return result.holds, result, result.counterexample
 
-    def set_logger(self, logger: Any) -> None:
-        self.logger = logger
-
     def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False,
               reset_num_timesteps: bool = True) -> LyapunovDiscoveryAgent:
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-        if callback is not None:
-            callback.init_callback(self)
-            callback.on_training_start(locals(), globals())
+        loop = IterationLoop(self, total_timesteps, callback, progress_bar, reset_num_timesteps, "discovery")
         batch = self.search_settings["batch_size"]
         iterations = math.ceil(total_timesteps / batch)
 
         def after_iteration(record: dict[str, float]) -> bool:
-            self.num_timesteps += batch
-            if self.logger is not None:
-                for key in ("best", "quantile", "mean", "survivors"):
-                    self.logger.record(f"discovery/{key}", record[key])
-                self.logger.dump(self.num_timesteps)
-            if callback is None:
-                return True
-            callback.on_rollout_start()
-            keep_going = callback.on_step()
-            callback.on_rollout_end()
-            return keep_going
+            return loop.after_iteration(batch, {key: record[key] for key in LOGGED})
 
         if self.certificate is None and iterations > 0:
             started = time.perf_counter()
@@ -160,13 +146,15 @@ class LyapunovDiscoveryAgent:
                               iterations=iterations, **self.search_settings)
             self.search_wall_time_s += time.perf_counter() - started
             if result.sequence is not None:
-                self.num_timesteps += batch  # the iteration that found it ends without the callback
+                # the iteration that found it ends without the callback (the search stops there): its
+                # expressions are counted, and the host's final evaluation sees the certified agent
+                self.num_timesteps += batch
                 self._certify(result)
-        if callback is not None:
-            callback.on_training_end()
+        loop.finish()
         return self
 
     def _certify(self, result: Any) -> None:
+        self.sequence = [int(token) for token in result.sequence]
         self.expression = self.in_state_symbols(result.expression)
         extra: dict[str, Any] = {
             "found_at_iteration": result.iteration, "search_wall_time_s": round(self.search_wall_time_s, 3),
@@ -185,9 +173,8 @@ class LyapunovDiscoveryAgent:
         self.certificate = certificates.build(self.system, self.expression, result.verification,
                                               self.search_settings["ball"], self.hyperparameters["max_depth"],
                                               self.search_settings["decrease"], **extra)
-        if self.logger is not None:
-            self.logger.record("discovery/verified", 1.0)
-            self.logger.record("discovery/wall_time_to_verified_s", self.search_wall_time_s)
+        self.logger.record("discovery/verified", 1.0)
+        self.logger.record("discovery/wall_time_to_verified_s", self.search_wall_time_s)
 
     # -- the certificate (the host writes it and re-checks it with rlkit certify) ---------------
     def certificate_summary(self) -> dict[str, Any]:
@@ -219,20 +206,24 @@ class LyapunovDiscoveryAgent:
         return {"policy": self.policy.state_dict()}
 
     def save(self, path: Any) -> None:
-        meta = {"format": SAVE_FORMAT, "class": type(self).__name__, "hyperparameters": self.hyperparameters,
-                "seed": self.seed, "num_timesteps": self.num_timesteps, "certificate": self.certificate,
-                "search_wall_time_s": self.search_wall_time_s}
-        write_torch_archive(path, self.policy.state_dict(), meta, weights_name=DATA_FILE)
+        """rlkit's checkpoint (:mod:`agents.checkpoint`): the hyper-parameters, the policy's tensors,
+        the step counter, and the certified V as its token sequence with its certificate."""
+        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "policy": self.policy.state_dict(),
+                 "sequence": self.sequence, "certificate": self.certificate,
+                 "search_wall_time_s": self.search_wall_time_s}
+        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> LyapunovDiscoveryAgent:
-        meta, state = read_torch_archive(path, kind="Lyapunov-discovery agent", save_format=SAVE_FORMAT,
-                                         class_name=cls.__name__, weights_name=DATA_FILE)
-        agent = cls(env=env, seed=meta["seed"], device=device, **meta["hyperparameters"])
-        agent.policy.load_state_dict(state)
-        agent.num_timesteps = int(meta["num_timesteps"])
-        agent.search_wall_time_s = float(meta.get("search_wall_time_s", 0.0))
-        agent.certificate = meta.get("certificate")
-        if agent.certificate:
-            agent.expression = certificates.expression_of(agent.certificate, agent.system)
+        """The agent ``save`` wrote; the certified V is rebuilt from its tokens through the library's
+        own operators (nothing in the file is evaluated)."""
+        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
+        agent = cls(env=env, seed=state["seed"], device=device, **hyperparameters)
+        agent.policy.load_state_dict(state["policy"])
+        agent.num_timesteps = int(state["num_timesteps"])
+        agent.search_wall_time_s = float(state["search_wall_time_s"])
+        agent.certificate = state["certificate"]
+        if state["sequence"] is not None:
+            agent.sequence = [int(token) for token in state["sequence"]]  # checked by the library
+            agent.expression = agent.in_state_symbols(shifted_expression(agent.library, agent.sequence))
         return agent

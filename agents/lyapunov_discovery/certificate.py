@@ -3,18 +3,20 @@ readable ``str``), the system's name and its SymPy right-hand side, the region (
 decrease proved (strict: asymptotic stability; weak: stability), the verifier's counts and wall time.
 :func:`recheck` rebuilds the expression from the file and runs the verifier again against the system as
 the code defines it now: the certificate holds only if the stated dynamics still match and the proof
-goes through again.
+goes through again. Nothing in the file is evaluated: the expression is read by a strict parser of
+its ``srepr`` (:mod:`agents.lyapunov_discovery.sympy_form`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agents.lyapunov_discovery.sympy_form import parse_srepr
 from agents.lyapunov_discovery.verifier import VerificationResult, verify
+from agents.verification.certificates import read_certificate, write_certificate
 
 VERSION = 2
 BACKEND = ("rlkit interval branch and bound on SymPy expressions, float64 with outward rounding "
@@ -43,35 +45,21 @@ def build(system: Any, expression: Any, result: VerificationResult, ball: float,
 
 
 def write(path: Any, certificate: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(certificate, indent=2))
-    return path
+    """Write ``certificate`` to ``path`` (atomically)."""
+    return write_certificate(path, certificate)
 
 
 def read(path: Any) -> dict[str, Any]:
     """A certificate file; a ValueError naming what is missing or malformed."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no certificate at {path}")
-    try:
-        certificate = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not JSON: {error}") from None
-    missing = [key for key in REQUIRED if key not in certificate]
-    if missing:
-        raise ValueError(f"{path} lacks {missing}: not a Lyapunov-discovery certificate")
-    if certificate["version"] != VERSION:
-        raise ValueError(f"{path} has certificate version {certificate['version']}; this rlkit reads {VERSION}")
-    return certificate
+    return read_certificate(path, REQUIRED, "Lyapunov-discovery", version=VERSION, finite=("ball",))
 
 
 def expression_of(certificate: dict[str, Any], system: Any) -> Any:
-    """The certified V rebuilt from its ``srepr``, in ``system``'s (real-valued) state symbols."""
-    import sympy
-
+    """The certified V rebuilt from its ``srepr`` by a strict parser (nothing in the file is
+    evaluated: :func:`~agents.lyapunov_discovery.sympy_form.parse_srepr`), in ``system``'s state
+    symbols."""
     states, _ = system.symbolic_f()
-    expression = sympy.parse_expr(certificate["expression_srepr"], local_dict={str(s): s for s in states})
-    return expression.subs({sympy.Symbol(str(s)): s for s in states})
+    return parse_srepr(certificate["expression_srepr"], states)
 
 
 def recheck(certificate: dict[str, Any], system: Any) -> tuple[bool, list[str], VerificationResult | None]:

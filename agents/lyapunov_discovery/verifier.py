@@ -34,6 +34,7 @@ import numpy as np
 
 from agents.lyapunov_discovery.falsifier import decrease_margin
 from agents.lyapunov_discovery.region import region_around_origin
+from agents.verification.boxes import BoxQueue, Budget
 
 SUPPORTED = "numbers, state symbols, +, *, integer powers >= 0, sin, cos, exp"
 FACTOR_LIMIT = 300  # operations in dV/dt above which its factored form is not tried
@@ -240,12 +241,13 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
     # is a nested sum too deep for Python's compiler
     derivative_at_centre = sympy.lambdify(symbols, raw, "numpy")
     derivative_forms = _bounded_forms(raw, sympy.expand(raw))
-    boxes = (low[None, :], high[None, :], np.zeros(1, dtype=int))
+    queue = BoxQueue(low, high, fill=True)
+    queue.push(low[None, :], high[None, :])
+    budget = Budget(max_depth=max_depth, max_boxes=max_boxes, timeout_s=timeout_s, started=started)
     verified = falsified = timeouts = excluded = 0
     counterexample = None
-    while len(boxes[0]):
-        lo, hi, depth = (part[:batch] for part in boxes)
-        rest = tuple(part[batch:] for part in boxes)
+    while len(queue):
+        lo, hi, depth = queue.take(batch)
         inside_ball = np.all((lo >= -radius) & (hi <= radius), axis=1)
         v_low, _ = interval(V, symbols, lo, hi)
         d_high = np.min([interval(form, symbols, lo, hi)[1] for form in derivative_forms], axis=0)
@@ -259,25 +261,17 @@ def verify(V: Any, symbols: list, rhs: list, low: Any, high: Any, ball: float = 
         if broken.any() and counterexample is None:
             counterexample = centre[np.flatnonzero(broken)[0]]
         open_ = ~inside_ball & ~proved & ~broken
-        too_deep = open_ & (depth >= max_depth)
+        too_deep = open_ & budget.too_deep(depth)
         verified += int(proved.sum())
         excluded += int(inside_ball.sum())
         falsified += int(broken.sum())
         timeouts += int(too_deep.sum())
         split = open_ & ~too_deep
-        lo, hi, depth = lo[split], hi[split], depth[split]
-        axis = np.argmax((hi - lo) / (high - low), axis=1)
-        middle = (lo[np.arange(len(lo)), axis] + hi[np.arange(len(lo)), axis]) / 2
-        left_hi, right_lo = hi.copy(), lo.copy()
-        left_hi[np.arange(len(lo)), axis] = middle
-        right_lo[np.arange(len(lo)), axis] = middle
-        boxes = (np.concatenate([lo, right_lo, rest[0]]), np.concatenate([left_hi, hi, rest[1]]),
-                 np.concatenate([depth + 1, depth + 1, rest[2]]))  # children first: depth first
+        queue.split(lo[split], hi[split], depth[split])  # the halves first: depth first
         if falsified:  # a concrete counterexample settles it
             break
-        over_time = timeout_s is not None and time.perf_counter() - started > timeout_s
-        if verified + excluded + falsified + timeouts >= max_boxes or over_time:  # the budget: the rest is open
-            timeouts += len(boxes[0])
+        if not budget.allows(verified + excluded + falsified + timeouts + 1):  # the budget: the rest is open
+            timeouts += queue.clear()
             break
     return VerificationResult(falsified == 0 and timeouts == 0, verified, falsified, timeouts, excluded,
                               counterexample, time.perf_counter() - started)
@@ -292,6 +286,8 @@ def verify_polynomial_z3(V: Any, symbols: list, rhs: list, low: Any, high: Any, 
     raises ValueError (use :func:`verify`)."""
     import sympy
     import z3
+
+    from agents.verification.z3_numbers import model_number, rational
 
     decrease_margin(decrease)  # a known decrease
     derivative = symbolic_derivative(V, symbols, rhs)
@@ -313,24 +309,17 @@ def verify_polynomial_z3(V: Any, symbols: list, rhs: list, low: Any, high: Any, 
             total = total + term
         return total
 
-    def exact(value: float) -> Any:
-        return z3.RealVal(str(sympy.Rational(value)))
-
     solver = z3.Solver()
     solver.set("timeout", int(timeout_s * 1000))
     for variable, lo, hi, r in zip(variables, low, high, radius):
-        solver.add(variable >= exact(lo), variable <= exact(hi))
-    solver.add(z3.Or(*[z3.Or(v > exact(r), v < -exact(r)) for v, r in zip(variables, radius)]))
+        solver.add(variable >= rational(lo), variable <= rational(hi))
+    solver.add(z3.Or(*[z3.Or(v > rational(r), v < -rational(r)) for v, r in zip(variables, radius)]))
     rising = encode(derivative) >= 0 if decrease == "strict" else encode(derivative) > 0  # exact: no tolerance
     solver.add(z3.Or(encode(V) <= 0, rising))
     answer = solver.check()
     if answer == z3.unsat:
         return "proved", None
     if answer == z3.sat:
-        model = solver.model()
-
-        def number(value: Any) -> float:  # nonlinear models may hold algebraic numbers: a rational close to them
-            return float((value.approx(20) if z3.is_algebraic_value(value) else value).as_fraction())
-
-        return "refuted", np.array([number(model.eval(v, model_completion=True)) for v in variables])
+        model = solver.model()  # nonlinear models may hold algebraic numbers: a rational close to them
+        return "refuted", np.array([model_number(model, v, digits=20)[1] for v in variables])
     return "unknown", None

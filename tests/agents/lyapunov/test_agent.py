@@ -3,6 +3,8 @@ sampling), save/load, and the environments it refuses."""
 
 from __future__ import annotations
 
+import zipfile
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -45,6 +47,11 @@ def test_save_and_load_predict_alike_and_keep_the_certificate(trained, tmp_path)
     observations = np.stack([env.reset(seed=i)[0] for i in range(8)])
     assert np.array_equal(loaded.predict(observations)[0], agent.predict(observations)[0])
     assert loaded.certificate == agent.certificate and loaded.num_timesteps == agent.num_timesteps
+    assert loaded.hyperparameters == agent.hyperparameters and loaded.seed == agent.seed
+    with zipfile.ZipFile(tmp_path / "agent.zip") as archive:  # rlkit's one format: JSON and safetensors
+        assert sorted(archive.namelist()) == ["meta.json", "tensors.safetensors"]
+    holds, problems, _ = recheck(loaded.certificate, loaded.closed_loop())  # the same tensors, bit for bit
+    assert holds, problems
 
 
 def test_a_changed_controller_no_longer_matches_its_certificate(trained):

@@ -64,10 +64,14 @@ def test_certify_proves_it_again_and_refuses_tampering(cli, discovered_run, tmp_
         assert code == 1 and message in err, err
     path.write_text("{not json")
     code, _, err = cli("certify", f"run={copy}")
-    assert code == 2 and "is not JSON" in err
+    assert code == 2 and "is not valid JSON" in err
     path.write_text(json.dumps({**original, "version": 1}))
     code, _, err = cli("certify", f"run={copy}")
     assert code == 2 and "certificate version 1" in err
+    # the expression is read by a strict parser: code in its place is refused, never run
+    path.write_text(json.dumps({**original, "expression_srepr": "__import__('os').system('touch planted')"}))
+    code, _, err = cli("certify", f"run={copy}")
+    assert code == 2 and "is not allowed in an expression" in err
 
 
 def test_save_load_round_trip_and_predict(discovered_run):
@@ -82,6 +86,39 @@ def test_save_load_round_trip_and_predict(discovered_run):
     action, _ = agent.predict(np.zeros(2))
     assert action.shape == (0,) and agent.predict(np.zeros((5, 2)))[0].shape == (5, 0)
     assert env.step(action)[0].shape == (2,)
+
+
+def test_the_checkpoint_keeps_the_tokens_and_evaluates_nothing(discovered_run, tmp_path):
+    """V comes back from the token sequence the search sampled, through the library's operators: an
+    expression planted in the checkpoint's copy of the certificate is never evaluated."""
+    import zipfile
+
+    import torch
+
+    from agents.checkpoint import load_agent, save_agent
+    from agents.lyapunov_discovery.agent import SAVE_FORMAT, LyapunovDiscoveryAgent
+    from envs.control.autonomous_env import AutonomousEnv
+
+    env = AutonomousEnv("stable_linear")
+    path = discovered_run / "checkpoints" / "latest" / "agent.zip"
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == ["meta.json", "tensors.safetensors"]
+    agent = LyapunovDiscoveryAgent.load(path, env=env)
+    assert agent.sequence and agent.library.decode(agent.sequence)  # a checked token sequence
+    agent.save(tmp_path / "again")
+    again = LyapunovDiscoveryAgent.load(tmp_path / "again.zip", env=env)
+    assert again.expression == agent.expression and again.sequence == agent.sequence
+    assert again.certificate == agent.certificate and again.num_timesteps == agent.num_timesteps
+    saved, loaded = agent.policy.state_dict(), again.policy.state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    hyperparameters, state = load_agent(tmp_path / "again.zip", "LyapunovDiscoveryAgent", SAVE_FORMAT)
+    state["certificate"]["expression_srepr"] = "__import__('os').system('touch planted')"
+    save_agent(tmp_path / "planted", "LyapunovDiscoveryAgent", SAVE_FORMAT, hyperparameters, state)
+    assert LyapunovDiscoveryAgent.load(tmp_path / "planted.zip", env=env).expression == agent.expression
+    state["sequence"] = [0]  # an operator without operands
+    save_agent(tmp_path / "broken", "LyapunovDiscoveryAgent", SAVE_FORMAT, hyperparameters, state)
+    with pytest.raises(ValueError, match="incomplete"):
+        LyapunovDiscoveryAgent.load(tmp_path / "broken.zip", env=env)
 
 
 def test_bad_input_is_named(cli, tmp_path):

@@ -49,7 +49,7 @@ def test_tampering_and_bad_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no certificate at"):
         certificates.read(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(ValueError, match="is not JSON"):
+    with pytest.raises(ValueError, match="is not valid JSON"):
         certificates.read(tmp_path / "bad.json")
     (tmp_path / "partial.json").write_text(json.dumps({"version": 1}))
     with pytest.raises(ValueError, match="lacks .*not a Lyapunov-discovery certificate"):
