@@ -1,9 +1,12 @@
-"""``rlkit bench <suite>``: registered benchmark suites.
+"""``rlkit bench <suite>``: benchmark suites, registered by config.
 
-A suite is a function ``run(out_dir: Path, **options) -> None`` that writes its results table
-(CSV and Markdown, see :mod:`rlkit.bench.report`) and PNG plots into ``out_dir``
-(``runs/bench/<suite>/<time>/``). Its keyword arguments, with their defaults, are the options a
-user can set as ``key=value``. Capability issues add their suites here.
+A suite is a file ``rlkit/conf/bench/<suite>.yaml``: its leading comment is the one-line description
+``rlkit list`` shows, and ``factory: package.module:function`` names a function
+``run(out_dir: Path, **options) -> None`` that writes its results tables (CSV and Markdown, through
+:func:`rlkit.bench.report.write_table`) and PNG plots into ``out_dir``
+(``runs/bench/<suite>/<time>/``). Its keyword arguments, with their defaults, are the options a user
+sets as ``key=value``. Time with :mod:`rlkit.bench.timing`. The host names no suite: a new file is a
+new suite.
 """
 
 from __future__ import annotations
@@ -12,68 +15,51 @@ import importlib
 import inspect
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from rlkit import catalogue
 from rlkit.errors import UserError
 
-# name -> ("module:function", one-line description); modules are imported only when run
-SUITES: dict[str, tuple[str, str]] = {
-    "overhead": (
-        "rlkit.bench.overhead:run",
-        "rlkit train vs a plain SB3 script, same PPO run side by side; rlkit --help start-up",
-    ),
-    "yann": (
-        "rlkit.bench.yann:run",
-        "YANN-TD3 vs TD3, DDPG, SAC from scratch vs explicit MPC on the control envs; YANN latency",
-    ),
-    "market_making": (
-        "rlkit.bench.market_making:run",
-        "PPO/A2C on the event vs the time clock, several rewards, held-out days, vs AS/GLFT/fixed spread",
-    ),
-    "market_making_replay": (
-        "rlkit.bench.market_making_replay:run",
-        "the market-making replay core vs hftbacktest on the same recording, side by side",
-    ),
-    "football": (
-        "rlkit.bench.football:run",
-        "football engine speed vs the real engine, batched games, GNN cost, score rate at equal steps",
-    ),
-    "lyapunov": (
-        "rlkit.bench.lyapunov:run",
-        "verified region of attraction: learned controller + neural Lyapunov function vs LQR + x'Px, same box",
-    ),
-    "hybrid": (
-        "rlkit.bench.hybrid:run",
-        "car tracking over friction switches: RoA planner vs LQR, MPC, common CLF, SAC/PPO on the same 25 roads",
-    ),
-    "model_based": (
-        "rlkit.bench.model_based:run",
-        "experience replay vs learned model vs perfect model DQN, low-data regime, 3 gridworlds, 5 seeds",
-    ),
-    "model_based_seeds": (
-        "rlkit.bench.model_based:run_seeds",
-        "N model-based DQN seeds as N separate runs vs one run with stacked parameters (torch.func): the ratio",
-    ),
-    "discovery": (
-        "rlkit.bench.discovery:run",
-        "analytical Lyapunov function discovery: success rate over seeds, wall time to the first verified function",
-    ),
-    "throughput": (
-        "rlkit.bench.throughput:run",
-        "rlkit train steps/s: dummy (1, 8 envs) vs batched engines (64-1024 games) at equal learning per step; RLlib per runner",
-    ),
-    "ray": (
-        "rlkit.bench.ray_scaling:run",
-        "RLlib sampling with 0/1/2 env runners (scaling efficiency), rlkit's per-iteration overhead vs plain RLlib",
-    ),
-}
+GROUP = "bench"  # rlkit/conf/bench/
 
 
-def suite_function(name: str) -> Any:
-    if name not in SUITES:
-        raise UserError(f"unknown benchmark suite {name!r}; allowed: {', '.join(SUITES)}")
-    module_name, _, function = SUITES[name][0].partition(":")
-    return getattr(importlib.import_module(module_name), function)
+def suite_names() -> list[str]:
+    return catalogue.entry_names(GROUP)
+
+
+def suite_description(name: str) -> str:
+    return catalogue.entry_description(GROUP, name)
+
+
+def suite_factory(name: str) -> str:
+    """The ``module:function`` a suite's config names; an unknown suite ends with the allowed names."""
+    names = suite_names()
+    if name not in names:
+        raise UserError(f"unknown benchmark suite {name!r}{catalogue.suggest(name, names)}; "
+                        f"allowed: {', '.join(names)}")
+    return str(catalogue.entry_config(GROUP, name).get("factory", ""))
+
+
+def suite_function(name: str) -> Callable[..., Any]:
+    factory = suite_factory(name)
+    module_name, _, attribute = factory.partition(":")
+    where = f"rlkit/conf/{GROUP}/{name}.yaml"
+    if not attribute:
+        raise UserError(f"{where}: factory {factory!r} must be written 'package.module:function'")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise UserError(f"{where}: cannot load factory {factory!r} ({error})") from None
+    return function
+
+
+def suite_options(function: Callable[..., Any]) -> dict[str, Any]:
+    """A suite function's options: its keyword arguments after ``out_dir`` and their defaults."""
+    return {
+        p.name: p.default
+        for p in inspect.signature(function).parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def run_suite(name: str, pairs: list[str], runs_root: str = "runs") -> Path:
@@ -81,11 +67,7 @@ def run_suite(name: str, pairs: list[str], runs_root: str = "runs") -> Path:
     from rlkit.config import checked_value, parse_overrides
 
     function = suite_function(name)
-    defaults = {
-        p.name: p.default
-        for p in inspect.signature(function).parameters.values()
-        if p.default is not inspect.Parameter.empty
-    }
+    defaults = suite_options(function)
     options: dict[str, Any] = {}
     for parsed in parse_overrides(pairs):
         key = parsed.key_or_group

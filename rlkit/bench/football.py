@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import pandas as pd
 
 from rlkit.bench.report import machine_description, markdown_table, write_table
 from rlkit.bench.runs import train_and_read
+from rlkit.bench.timing import calls_within
 
 # (scenario, representation, steps/s of the real engine, one process, no rendering: football.md)
 REAL_ENGINE = [
@@ -66,16 +66,19 @@ def env_steps_per_second(scenario: str, representation: str, seconds: float, see
     for action in actions[:200]:  # compile and warm up
         if any(env.step(int(action))[2:4]):
             env.reset()
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for action in actions[steps % 90_000 : steps % 90_000 + 1000]:
+
+    def thousand_steps(call: int) -> None:
+        start = call * 1000 % 90_000
+        for action in actions[start : start + 1000]:
             _, _, terminated, truncated, _ = env.step(int(action))
             if terminated or truncated:
                 env.reset()
-        steps += 1000
-    return steps / (time.perf_counter() - start)
+
+    calls, elapsed = calls_within(thousand_steps, seconds)
+    return calls * 1000 / elapsed
 
 
+# runs under the interpreter that has gfootball, which has no rlkit: hence its own timing loop
 _REAL_ENGINE_SCRIPT = """
 import sys, time, numpy as np
 import gfootball.env as football_env
@@ -129,11 +132,7 @@ def _batched(out_dir: Path, scenarios: list, num_envs: int, seconds: float) -> p
             actions = [rng.integers(0, 19, size=num_envs) for _ in range(16)]
             for action in actions[:4]:
                 env.step(action)
-            steps, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                env.step(actions[steps % 16])
-                steps += 1
-            elapsed = time.perf_counter() - start
+            steps, elapsed = calls_within(lambda i: env.step(actions[i % 16]), seconds)  # noqa: B023
             rows.append({"scenario": scenario, "representation": representation, "num_envs": num_envs,
                          "game_steps_per_s": steps * num_envs / elapsed, "target": 200_000})
             env.close()
@@ -142,11 +141,9 @@ def _batched(out_dir: Path, scenarios: list, num_envs: int, seconds: float) -> p
 
 
 def _gnn(out_dir: Path) -> pd.DataFrame:
-    from agents.gnn_dqn.latency import measure
+    from rlkit.bench.gnn_latency import measure, write_gnn_table
 
-    rows = [measure(batch=128, gnn=gnn) for gnn in ("gcn", "gat")]
-    return write_table(out_dir, rows, name="gnn",
-                       notes=f"# GNN Q-network cost per batch of 128 graphs of 24 nodes ({machine_description()})")
+    return write_gnn_table(out_dir, "gnn", [measure(batch=128, gnn=gnn) for gnn in ("gcn", "gat")])
 
 
 # -- learning ------------------------------------------------------------------------------------

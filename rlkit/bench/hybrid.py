@@ -12,8 +12,8 @@ drive_time_ratio (on completed roads: the drive's duration over the road's nomin
 sum(length / speed); a planner that slows down shows here), ms_per_step (wall time of ``predict`` per
 control step over all drives, one thread) and train_s (wall seconds of the training; see
 :func:`train_seconds`). The notes check the source paper's claims against the rows
-(``/work/shared/reference/control.md``, "Hybrid systems neural control with a region-of-attraction
-planner").
+(``../shared/reference/control.md`` beside the repository, "Hybrid systems neural control with a
+region-of-attraction planner").
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ def run(
              f"its set-up or training before acting). RL rows: one per seed and their mean. "
              f"Wall time of the suite {elapsed:.0f} s with {workers} worker(s).\n\n"
              f"MPC ms_per_step / {PLANNER} ms_per_step: {ratio:.3g}.\n\n"
-             f"The source paper's claims (/work/shared/reference/control.md: higher success than MPC, RL, "
+             f"The source paper's claims (as summarised in the project's reference notes: higher success than MPC, RL, "
              f"common-Lyapunov, LQR, QP and HJB baselines; 10-50x faster than MPC; 0.25x the training time of "
              f"other learning methods), checked on these rows:\n" + "\n".join(claim_lines))
     write_table(out_dir, rows, notes=notes)

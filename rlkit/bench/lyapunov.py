@@ -9,8 +9,8 @@ proof covers (boxes proven either by the conditions or by ``V > rho``), the veri
 the training and verification wall times on one CPU thread. One row per learned seed. A PNG per
 2-D system draws the certified level sets of both over the box.
 
-The papers' region figures: ``/work/shared/reference/control.md`` gives none for these regions, so
-the table states no paper figure rather than inventing one.
+The papers' region figures: the reference notes (``../shared/reference/control.md``, beside the
+repository) give none for these regions, so the table states no paper figure rather than inventing one.
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def run(
              f"CPU thread; the LQR's train_s is the Riccati solve. Verification budget: {max_boxes} boxes per "
              f"attempt ({SYSTEMS['cstr'][3]:g} of it for the CSTR, whose boxes are slow to bound). Learned: "
              f"{iterations} iterations of agent=lyapunov's training (its defaults, roa_weight 1), from the LQR. The source papers (Yang, Dai et al. 2024; Chang, "
-             f"Roohi, Gao 2019) as summarised in /work/shared/reference/control.md report no region volumes "
+             f"Roohi, Gao 2019) as summarised in the project's reference notes report no region volumes "
              f"for these boxes, so there is no paper figure to compare with.")
     write_table(out_dir, [{key: row[key] for key in columns} for row in rows], notes=notes)
     if plot:

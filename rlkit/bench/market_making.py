@@ -139,7 +139,9 @@ def _baseline_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         config = catalogue.entry_config("agent", job["agent"])
         agent_class = catalogue.resolve_factory(config.pop("factory"))
-        rows = _play(agent_class(**config), job["env"], job["split"])
+        # the env arguments the agent declares it needs (the rule agents: the market state in the observation)
+        env_kwargs = {**job["env"], **(getattr(agent_class, "env_requirements", None) or {})}
+        rows = _play(agent_class(**config), env_kwargs, job["split"])
     meta = {k: job[k] for k in ("data", "clock", "agent", "reward", "seed")}
     return [{**meta, **row, "status": "ok", "train_steps_per_s": math.nan, "train_s": 0.0,
              "job_s": time.perf_counter() - started} for row in rows]
@@ -231,7 +233,7 @@ def run(
     elapsed = time.perf_counter() - started
     notes = (f"# market_making: event vs time clock, PPO/A2C vs classical market makers ({machine_description()})\n\n"
              f"Learners: {seeds} seed(s) x {steps} steps on {synthetic_days - test_days} synthetic train day(s) "
-             f"of {session_seconds:g} s" if not data else f"# market_making ({machine_description()})\n\nLearners on {data}")
+             f"of {session_seconds:g} s" if not data else f"# market_making ({machine_description()})\n\nLearners on {Path(data).name}")
     notes += (f"; tested on {test_days} held-out day(s), one deterministic episode per day. Real data: "
               f"{real_seeds} seed(s) x {real_steps} steps, trained and tested on the same recording "
               f"(one day: the env cannot hold part of it out). Actions: {actions}; event threshold "

@@ -15,7 +15,7 @@ re-quote touch every 100 ms     a compiled loop that, every 100 ms of data time,
                                 10 ms order entry latency): an order already resting at the
                                 touch is kept (its queue place too), one at another price is
                                 cancelled and a new one posted, a filled one is re-posted.
-                                rlkit: the kernel of :mod:`envs.market_making.benchmark`
+                                rlkit: the kernel of :mod:`rlkit.bench.market_making_engine`
                                 (conservative and probabilistic queues). hftbacktest: the same
                                 policy written against its API (risk-averse and power-probability
                                 queue models, partial-fill exchange, 10 ms entry and 10 ms
@@ -60,20 +60,18 @@ contrast, agree level by level):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlkit.bench.market_making_engine import default_recording
 from rlkit.bench.report import bar_plot, machine_description, write_table
+from rlkit.bench.timing import numba_cold_and_warm
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -84,13 +82,6 @@ QUEUE_POWER = 2.0            # f(x) = x**2 in both probabilistic queue models
 LOT_SIZE = 1e-5              # Binance BTCUSDT spot lot size (hftbacktest rounds quantities to it)
 BARE_STEP_NS = 1_000_000_000  # hftbacktest bare replay: elapse in 1 s steps
 PIP_LINE = "pip install --no-deps hftbacktest==2.4.4"  # --no-deps: its numpy<2.3 pin is not needed by its core
-
-
-def default_data() -> Path:
-    from envs.market_making.benchmark import FULL
-    from envs.market_making.data import SAMPLES
-
-    return FULL if FULL.exists() else SAMPLES["binance"]
 
 
 def hftbacktest_version() -> str | None:
@@ -279,7 +270,7 @@ def _hbt_run(events: np.ndarray, tick_size: float, queue: str | None) -> dict[st
 
 # -- our kernels ----------------------------------------------------------------------------------
 def _ours_run(table, queue: str | None) -> dict[str, Any]:
-    from envs.market_making.benchmark import compiled_replay
+    from rlkit.bench.market_making_engine import compiled_replay
     from envs.market_making.engine import Engine
 
     if queue is None:
@@ -313,23 +304,23 @@ CASES = [
 
 
 # -- compile time in fresh processes --------------------------------------------------------------
-_COMPILE_SNIPPET = r"""
-import json, sys, time
+_COMPILE_SCRIPT = r"""
+import json, sys
 from envs.market_making.data import load_events
 from rlkit.bench import market_making_replay as m
+from rlkit.bench.timing import first_and_warm
 table = load_events(sys.argv[1])
 out = {}
-def twice(name, fn):
-    t = time.perf_counter(); fn(); first = time.perf_counter() - t
-    t = time.perf_counter(); fn(); second = time.perf_counter() - t
-    out[name] = first - second
-twice("rlkit", lambda: (m._ours_run(table, None), m._ours_run(table, "conservative"),
-                        m._ours_run(table, "probabilistic")))
+def compile_time(name, fn):
+    first, warm = first_and_warm(fn)
+    out[name] = first - warm
+compile_time("rlkit", lambda: (m._ours_run(table, None), m._ours_run(table, "conservative"),
+                               m._ours_run(table, "probabilistic")))
 if m.hftbacktest_version():
     events = m.hftbacktest_events(table)
-    twice("hftbacktest", lambda: (m._hbt_run(events, table.tick_size, None),
-                                  m._hbt_run(events, table.tick_size, "risk_averse"),
-                                  m._hbt_run(events, table.tick_size, "power_prob")))
+    compile_time("hftbacktest", lambda: (m._hbt_run(events, table.tick_size, None),
+                                         m._hbt_run(events, table.tick_size, "risk_averse"),
+                                         m._hbt_run(events, table.tick_size, "power_prob")))
 print(json.dumps(out))
 """
 
@@ -339,19 +330,7 @@ def compile_seconds() -> dict[str, dict[str, float]]:
     kernels in a fresh process, with an empty Numba cache, then with the cache that run left."""
     from envs.market_making.data import SAMPLES
 
-    root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    result = {}
-    with tempfile.TemporaryDirectory(prefix="rlkit-numba-") as cache:
-        env["NUMBA_CACHE_DIR"] = cache
-        for label in ("cold", "warm"):
-            out = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET, str(SAMPLES["binance"])], env=env,
-                                 capture_output=True, text=True, cwd=root)
-            if out.returncode != 0:
-                raise RuntimeError(f"compile-time subprocess failed:\n{out.stderr[-2000:]}")
-            result[label] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return numba_cold_and_warm(_COMPILE_SCRIPT, [str(SAMPLES["binance"])])
 
 
 # -- checks -----------------------------------------------------------------------------------------
@@ -380,7 +359,7 @@ def run(out_dir: Path, data: str = "", repeats: int = 5, compile_times: bool = T
     from envs.market_making.data import load_events
 
     out_dir = Path(out_dir)
-    path = Path(data) if data else default_data()
+    path = Path(data) if data else default_recording()
     table = load_events(path)
     n = len(table)
     version = hftbacktest_version()
@@ -477,7 +456,7 @@ def run(out_dir: Path, data: str = "", repeats: int = 5, compile_times: bool = T
     notes = (
         f"# market_making_replay: rlkit's compiled replay core vs hftbacktest "
         f"({machine_description()}; hftbacktest {version or 'not installed'})\n\n"
-        f"data: `{path}` — {n:,} rows ({table!r}).\n\n"
+        f"data: `{path.name}` — {n:,} rows ({table!r}).\n\n"
         "Rows: one hftbacktest event per row of our canonical table (flagged for its exchange and local "
         "processors), so both sides replay the same rows; M_rows_per_s = rows / median seconds. "
         f"Warm timings (every kernel called once before timing), {repeats} interleaved repeats, median; "

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from rlkit.bench.report import bar_plot, machine_description, write_table
+from rlkit.bench.timing import best_of
 
 
 def _plain_sb3(steps: int, n_steps: int, seed: int, work: Path, eval_every: int | None) -> float:
@@ -66,12 +67,7 @@ def _rlkit(steps: int, n_steps: int, seed: int, work: Path, eval_every: int | No
 
 
 def _startup_seconds(command: list[str], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(best_of(lambda: subprocess.run(command, check=True, capture_output=True), repeats).times)
 
 
 def run(

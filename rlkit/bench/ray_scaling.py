@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rlkit.bench.report import bar_plot, machine_description, write_table
+from rlkit.bench.timing import best_of
 
 ENVS = {
     "CartPole-v1": ("CartPole-v1", {}),
@@ -52,13 +53,8 @@ def _sampling_rate(algo: Any, runners: int, steps: int, repeats: int) -> float:
         run = lambda: [sample(algo.env_runner)]  # noqa: E731
     else:
         run = lambda: group.foreach_env_runner(sample, local_env_runner=False)  # noqa: E731
-    run()  # warm-up: connectors, first episodes
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        counts = run()
-        rates.append(sum(counts) / (time.perf_counter() - start))
-    return statistics.median(rates)
+    timing = best_of(run, repeats, warmup=1)  # warm-up: connectors, first episodes
+    return statistics.median(sum(counts) / seconds for counts, seconds in zip(timing.results, timing.times))
 
 
 def _sampling_rows(env_names: list[str], steps: int, repeats: int, iterations: int, batch: int) -> list[dict]:
@@ -97,13 +93,8 @@ def _plain_rllib_iteration(iterations: int, batch: int, seed: int) -> float:
               .debugging(seed=seed, log_level="ERROR"))
     algo = config.build_algo()
     try:
-        algo.train()  # warm-up, as rlkit's first iteration is not timed differently: see below
-        times = []
-        for _ in range(iterations):
-            start = time.perf_counter()
-            algo.train()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        # one warm-up iteration, as rlkit's first iteration is not timed differently: see below
+        return statistics.median(best_of(algo.train, iterations, warmup=1).times)
     finally:
         algo.stop()
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rlkit.bench.report import machine_description, markdown_table, write_table
+from rlkit.bench.report import machine_description, write_table
 from rlkit.bench.runs import train_and_read
 
 
@@ -133,9 +133,6 @@ def _plot_curves(path: Path, curves: pd.DataFrame, mpc: dict[str, float]) -> Non
 
 
 def _latency_table(out_dir: Path) -> None:
-    from agents.yann.latency import measure_latency
+    from rlkit.bench.yann_latency import measure_latency, write_latency_table
 
-    rows = measure_latency()
-    write_table(out_dir, rows, name="latency",
-                notes=f"# YANN vs ppopt point location ({machine_description()})")
-    print(markdown_table(pd.DataFrame(rows)))
+    write_latency_table(out_dir, "latency", measure_latency())

@@ -24,14 +24,27 @@ def test_train_help_shows_groups_and_options(cli):
         assert option in out
 
 
-def test_list_prints_each_env_and_agent_on_one_line(cli):
+def test_list_prints_each_env_agent_and_bench_suite_on_one_line(cli):
     code, out, _ = cli("list")
     assert code == 0
     lines = out.splitlines()
-    for group in ("env", "agent"):
+    for group in ("env", "agent", "bench"):
         for name in catalogue.entry_names(group):
             assert sum(line.split()[:2] == [group, name] for line in lines) == 1
     assert sum(line.startswith("agent ") for line in lines) == len(catalogue.entry_names("agent"))
+    assert sum(line.startswith("bench ") for line in lines) == len(catalogue.entry_names("bench"))
+    yann_latency = next(line for line in lines if line.split()[:2] == ["bench", "yann_latency"])
+    assert "rlkit.bench.yann_latency:run" in yann_latency
+    assert catalogue.entry_description("bench", "yann_latency") in yann_latency
+
+
+def test_bench_help_lists_the_suites_and_a_suite_its_options(cli):
+    code, out, _ = cli("bench", "--help")
+    assert code == 0 and ", ".join(catalogue.entry_names("bench")) in out
+    code, out, _ = cli("bench", "overhead", "--help")
+    assert code == 0
+    assert "usage: rlkit bench overhead [key=value ...]" in out
+    assert "\n  steps=8192\n" in out and "\n  runs_root=runs" in out
 
 
 def test_cfg_prints_resolved_config_with_overrides(cli):
@@ -61,7 +74,10 @@ def test_cfg_prints_resolved_config_with_overrides(cli):
          "agent dqn cannot act in env Pendulum-v1: the action space is Box"),
         (["evaluate", "run=/no/such/run"], "run directory /no/such/run does not exist"),
         (["evaluate"], "evaluate needs run=<run directory>"),
-        (["bench", "no_such_suite"], "unknown benchmark suite 'no_such_suite'; allowed: overhead"),
+        (["bench", "no_such_suite"], "unknown benchmark suite 'no_such_suite'; allowed: control_throughput, "),
+        (["bench", "overheat"], "unknown benchmark suite 'overheat' (did you mean overhead?); allowed: "),
+        (["bench"], "name a suite: rlkit bench <suite> [key=value ...]; suites: control_throughput, "),
+        (["bench", "overhead", "--fast"], "unknown option '--fast'; allowed: -h, --help"),
         (["bench", "overhead", "steps=many"], "wrong type for steps"),
         (["fly"], "unknown command 'fly'"),
     ],

@@ -247,11 +247,3 @@ def test_rollout_stacks_the_steps(system):
     assert states.shape == (3, 6, system.n_states)
     assert torch.equal(states[:, 0], x0)
     assert torch.allclose(states[:, 3], system.discrete_step(states[:, 2], inputs[:, 2]), rtol=1e-12, atol=1e-12)
-
-
-def test_benchmark_script_runs(capsys):
-    from envs.control import benchmark
-
-    benchmark.main(seconds=0.01)
-    out = capsys.readouterr().out
-    assert all(env_id in out for env_id in ("rlkit/CSTR-v0", "rlkit/DoubleIntegrator-v0"))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rlkit.bench import SUITES, lyapunov
+from rlkit.bench import lyapunov, suite_factory
 
 COLUMNS = ["system", "controller", "seed", "box", "kappa", "hole", "rho", "region_volume_fraction",
            "proof_coverage", "status", "train_s", "verify_s"]
@@ -38,7 +38,7 @@ def test_suite_verifies_lqr_and_learned_certificates_on_the_pendulum(tmp_path):
 
 
 def test_suite_is_registered_and_refuses_unknown_systems(tmp_path):
-    assert SUITES["lyapunov"][0] == "rlkit.bench.lyapunov:run"
+    assert suite_factory("lyapunov") == "rlkit.bench.lyapunov:run"
     with pytest.raises(ValueError, match="unknown systems.*allowed: inverted_pendulum"):
         lyapunov.run(tmp_path, systems=["double_pendulum"])
     with pytest.raises(ValueError, match="iterations must be a positive integer"):
