@@ -4,7 +4,10 @@ sweeps expanded into one override list per job.
 
 Composition uses Hydra's Compose API rather than ``@hydra.main`` so that ``rlkit train`` can sit
 behind a sub-command, accept any Gymnasium id as ``env=``, and turn every mistake into one
-:class:`~rlkit.errors.UserError` that names what is allowed.
+:class:`~rlkit.errors.UserError` that names what is allowed. Without Hydra's application layer there
+is no ``hydra`` node and no sweeper or launcher plugin: of Hydra's own settings ``hydra.run.dir``
+(``run_dir``), ``hydra.sweep.dir`` (a multirun's ``run_dir``) and ``hydra.job.chdir=false`` are read,
+the rest refused naming the rlkit way.
 """
 
 from __future__ import annotations
@@ -48,32 +51,82 @@ def parse_overrides(texts: list[str]) -> list[Any]:
 
 
 def expand_sweeps(texts: list[str]) -> list[list[str]]:
-    """The cartesian product of the sweep overrides (``seed=0,1,2``), as Hydra's basic sweeper."""
+    """The cartesian product of the sweep overrides (``seed=0,1,2``, ``seed=range(3)``), as Hydra's
+    basic sweeper."""
     choices = []
     for override in parse_overrides(texts):
+        if override.key_or_group.lstrip("+").startswith(("hydra.", "hydra/")):
+            _from_hydra(override, multirun=True)  # a plugin's settings are refused before any job is listed
         if override.is_sweep_override():
             key = override.get_key_element()
+            _check_enumerable(override)
             choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
         else:
             choices.append([override.input_line])
     return [list(job) for job in itertools.product(*choices)]
 
 
-def _plain_overrides(texts: list[str]) -> list[Override]:
+def _check_enumerable(override: Any) -> None:
+    if not override.is_discrete_sweep():  # interval(...), Optuna's search spaces
+        raise UserError(f"{override.input_line!r}: rlkit train -m runs lists (a,b,c or choice(a,b)) and "
+                        f"range(...) sweeps; {SEARCH_INSTEAD}")
+
+
+# What rlkit offers instead of Hydra's sweeper and launcher plugins: they are called by Hydra's
+# application layer (@hydra.main), which rlkit does not use (see the module docstring).
+SEARCH_INSTEAD = ("to stop weak trials early use Ray Tune's ASHA: rlkit train -m <lists> backend=ray "
+                  "ray.scheduler=asha; to run on a cluster: backend=ray ray.address=<host:port>")
+
+
+def _from_hydra(parsed: Any, multirun: bool) -> tuple[str, Any] | None:
+    """The rlkit key and value a Hydra setting (``hydra.run.dir=...``) stands for, None for one that
+    asks for what rlkit does anyway, or a UserError naming the rlkit way to get it."""
+    key, text = parsed.key_or_group.lstrip("+"), parsed.input_line
+    if key == "hydra.run.dir":
+        if multirun:
+            raise UserError(f"{text!r}: under -m the runs go under hydra.sweep.dir=<dir> "
+                            f"(rlkit: run_dir=<dir>, one <n>_<env>_<agent> directory per job)")
+        return "run_dir", parsed.value()
+    if key == "hydra.sweep.dir":
+        if not multirun:
+            raise UserError(f"{text!r} names a multirun's directory (rlkit train -m); for one run use run_dir=<dir>")
+        return "run_dir", parsed.value()  # the multirun's root (rlkit.multirun)
+    if key == "hydra.job.chdir":
+        if parsed.value() is False:
+            return None
+        raise UserError(f"{text!r}: rlkit never changes the working directory (hydra.job.chdir=false); "
+                        f"a run writes into its run directory, run_dir=<dir>")
+    if key.startswith(("hydra/sweeper", "hydra/launcher", "hydra.sweeper", "hydra.launcher")):
+        raise UserError(f"{text!r}: Hydra's sweeper and launcher plugins do not run under rlkit, which composes "
+                        f"with Hydra's Compose API and sweeps itself (-m: lists and range(...)); {SEARCH_INSTEAD}")
+    if key == "hydra.mode":
+        raise UserError(f"{text!r}: use rlkit train -m for a multirun")
+    raise UserError(f"{text!r}: of Hydra's own settings rlkit reads hydra.run.dir (run_dir=), hydra.sweep.dir "
+                    f"(run_dir= under -m) and hydra.job.chdir=false; the rest have no rlkit equivalent")
+
+
+def _plain_overrides(texts: list[str], multirun: bool = False) -> list[Override]:
     overrides = []
     for parsed in parse_overrides(texts):
         if parsed.is_sweep_override():
+            _check_enumerable(parsed)
             raise UserError(
                 f"{parsed.input_line!r} is a sweep; run several values with `rlkit train -m`"
             )
-        key = parsed.key_or_group.lstrip("+")
-        overrides.append(Override(key, parsed.value(), parsed.input_line))
+        key, value = parsed.key_or_group.lstrip("+"), parsed.value()
+        if key.startswith(("hydra.", "hydra/")):
+            setting = _from_hydra(parsed, multirun)
+            if setting is None:
+                continue
+            key, value = setting
+        overrides.append(Override(key, value, parsed.input_line))
     return overrides
 
 
-def compose(texts: list[str]) -> DictConfig:
-    """The resolved run config for one set of overrides (no sweeps)."""
-    overrides = _plain_overrides(texts)
+def compose(texts: list[str], multirun: bool = False) -> DictConfig:
+    """The resolved run config for one set of overrides (no sweeps; ``multirun``: one job of
+    ``rlkit train -m``, where ``hydra.sweep.dir`` is allowed and names the multirun's directory)."""
+    overrides = _plain_overrides(texts, multirun)
     choices = {o.key: o.value for o in overrides if o.key in ("env", "agent")}
     values = [o for o in overrides if o.key not in ("env", "agent")]
 
@@ -98,10 +151,32 @@ def compose(texts: list[str]) -> DictConfig:
         cfg.agent.name = agent_choice
         if env_choice not in catalogue.entry_names("env"):
             cfg.env.id = env_choice
-    for override in values:
+    apply_env_requirements(cfg)
+    for override in values:  # after the agent's requirements: the user's env.kwargs win
         apply_override(cfg, override)
     validate(cfg)
     return cfg
+
+
+def apply_env_requirements(cfg: DictConfig) -> None:
+    """Set the env constructor arguments the agent class declares it needs (its ``env_requirements``,
+    e.g. ``{"representation": "graph"}``) in ``env.kwargs``, for the arguments this env takes (its
+    config lists them or its constructor names them); other envs are left as they are, for the agent's
+    ``check_env`` to refuse with its own message."""
+    requirements = getattr(catalogue.resolve_factory(cfg.agent.factory), "env_requirements", None) or {}
+    kwargs = cfg.env.get("kwargs") or {}
+    unlisted = [key for key in requirements if key not in kwargs]
+    taken = set(kwargs)
+    if unlisted:
+        from rlkit.environments import constructor_arguments
+
+        taken |= constructor_arguments(cfg.env.id)
+    with open_dict(cfg):
+        for key, value in requirements.items():
+            if key in taken:
+                if cfg.env.get("kwargs") is None:
+                    cfg.env.kwargs = {}
+                cfg.env.kwargs[key] = value
 
 
 def _hydra_compose(group_overrides: list[str]) -> DictConfig:

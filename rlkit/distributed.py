@@ -165,6 +165,10 @@ def tune_sweep(configs: list[DictConfig], jobs: list[list[str]], root: Path,
         run_config=tune.RunConfig(storage_path=str(Path(root, "tune").absolute()), name="sweep", verbose=0),
     )
     grid = tuner.fit()
+    # Tune keeps its own state as pickles (tuner.pkl, each trial's params.pkl) beside the JSON; the
+    # runs are in their run directories, and nothing a sweep leaves behind may be a pickle
+    for pickled in Path(root, "tune").rglob("*.pkl"):
+        pickled.unlink()
     summaries, labels = [], trial_labels(jobs)
     for number, cfg in enumerate(configs):
         summary = _read_or_mark_stopped(Path(_absolute(cfg).run_dir), cfg)

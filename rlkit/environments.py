@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
 from omegaconf import DictConfig, OmegaConf
 
 from rlkit.errors import UserError
@@ -20,6 +22,20 @@ def _gym_make(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
     import envs  # noqa: F401
 
     return gym.make(env_id, **kwargs)
+
+
+def constructor_arguments(env_id: str) -> set[str]:
+    """The arguments the constructor behind a registered Gymnasium id takes by name (``gymnasium.make``
+    passes its keyword arguments on to it); empty when the id or its entry point cannot be read."""
+    import envs  # noqa: F401  registers rlkit's envs
+
+    try:
+        entry_point = gym.spec(env_id.rpartition(":")[2]).entry_point
+        creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+        parameters = inspect.signature(creator.__init__ if inspect.isclass(creator) else creator).parameters.values()
+    except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError):
+        return set()
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
 
 
 def make_env(env_cfg: DictConfig) -> gym.Env:

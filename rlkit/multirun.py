@@ -15,13 +15,14 @@ from rlkit.errors import UserError
 
 def multirun(overrides: list[str], print_config: bool = False, announce: Any = print) -> Path | None:
     """Compose every job first (a mistake in any stops all before training starts), then train
-    them in ``<runs_root>/multirun/<date>/<time>/<n>_<env>_<agent>``: one after another, or with
+    them in ``<runs_root>/multirun/<date>/<time>/<n>_<env>_<agent>`` (``run_dir=<dir>`` or Hydra's
+    ``hydra.sweep.dir=<dir>`` names another directory for ``<n>_<env>_<agent>``): one after another, or with
     ``backend=ray`` as Ray tasks (:mod:`rlkit.distributed`)."""
     from rlkit.cli import report
     from rlkit.train import train
 
     jobs = config.expand_sweeps(overrides)
-    configs = [config.compose(job) for job in jobs]
+    configs = [config.compose(job, multirun=True) for job in jobs]
     if print_config:
         for job, cfg in zip(jobs, configs):
             announce(f"# {' '.join(job)}\n{OmegaConf.to_yaml(cfg, resolve=True)}")

@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 import yaml
 
-ray = pytest.importorskip("ray")
-
-from fast_settings import FAST_PPO, QUIET  # noqa: E402
+from fast_settings import FAST_PPO, QUIET
 
 RLLIB_PPO = ["agent=rllib_ppo", "agent.training.train_batch_size_per_learner=200",
              "agent.training.minibatch_size=100", "agent.training.num_epochs=1"]
@@ -147,6 +146,7 @@ def test_asha_sweep_stops_weak_trials_through_tune(cli, runs_root, local_ray):
     for summary in summaries:  # a stopped trial ran fewer steps than a finished one
         assert (summary["num_timesteps"] < 512) == (summary["status"] == "stopped_by_scheduler")
     assert (root / "tune" / "sweep").is_dir()
+    assert not list(root.rglob("*.pkl"))  # Tune's own pickled state is removed after the sweep
 
 
 # -- the driver dies ---------------------------------------------------------------------------
