@@ -1,5 +1,18 @@
 """Shared fixtures: one thread per process, a CLI runner, small and fast training settings, and
-test-only envs that go bad on purpose."""
+test-only envs that go bad on purpose.
+
+The tree mirrors the code: tests/envs/<family>/, tests/agents/<family>/, tests/rlkit/ (and
+tests/rlkit/bench/ for rlkit/bench/); tests/helpers/ is on the import path (pyproject.toml).
+
+Every test runs on every machine, with no environment variable and no data outside the repository,
+except these skips, each for something a machine may lack or have:
+- ``env.backend=grf`` cases (tests/envs/football/test_contract.py) need the real Google Research
+  Football engine, the optional ``rlkit[grf]`` extra; where it is installed, the test that checks the
+  message for its absence (tests/rlkit/test_cli.py) skips instead.
+- the comparison with hftbacktest (tests/rlkit/bench/test_market_making_replay.py) needs that optional
+  benchmark dependency (``pip install --no-deps hftbacktest==2.4.4``, see the README).
+- the refusal of ``device=cuda`` without a GPU (tests/rlkit/test_cli.py) skips on a machine with one.
+"""
 
 from __future__ import annotations
 
@@ -103,6 +116,12 @@ def train_run(cli, runs_root):
 # own, whole, as with --dist loadfile (module fixtures stay shared).
 RAY_TEST_FILES = {"tests/agents/rllib/test_rllib_agents.py", "tests/rlkit/test_ray_backend.py",
                   "tests/rlkit/test_ray_cluster.py"}
+
+
+def pytest_configure(config):
+    missing = sorted(f for f in RAY_TEST_FILES if not (config.rootpath / f).is_file())
+    if missing:  # a moved file would otherwise run beside another Ray cluster, and fail now and then
+        raise pytest.UsageError(f"tests/conftest.py RAY_TEST_FILES names files that do not exist: {missing}")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -130,3 +130,12 @@ def test_arrays_round_trip_and_pickles_are_refused(tmp_path):
     spaces.Dict({"a": spaces.Discrete(2), "b": spaces.Box(0, 1, (1,), np.float32)})])
 def test_spaces_round_trip_through_json(space):
     assert space_from_json(json.loads(json.dumps(space_to_json(space)))) == space
+
+
+def test_an_older_zip_with_a_meta_json_beside_its_pickle_is_refused_as_older(tmp_path):
+    older = tmp_path / "older.zip"
+    with zipfile.ZipFile(older, "w") as archive:
+        archive.writestr("meta.json", json.dumps({"format": 1, "class": "Net"}))
+        archive.writestr("weights.pt", b"\x80\x04not read")
+    with pytest.raises(OlderCheckpointError, match="weights.pt"):
+        load_agent(older, "Net", 1)

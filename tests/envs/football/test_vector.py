@@ -89,7 +89,7 @@ def test_next_step_autoreset_ignores_the_action_and_pays_nothing():
     env = FootballVectorEnv(num_envs=2, scenario="academy_empty_goal_close", rewards="scoring")
     assert env.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     first, _ = env.reset(seed=0)
-    for _ in range(80):
+    for taken in range(1, 81):
         obs, rewards, terminated, truncated, info = env.step(np.array([12, 0]))  # game 0 shoots, 1 idles
         if terminated[0]:
             break
@@ -97,7 +97,8 @@ def test_next_step_autoreset_ignores_the_action_and_pays_nothing():
     obs, rewards, terminated, truncated, info = env.step(np.array([12, 0]))
     assert rewards[0] == 0.0 and not terminated[0] and not truncated[0] and info["steps"][0] == 0
     assert info["end_reason"][0] == "running" and list(info["score"][0]) == [0, 0]
-    assert info["steps"][1] == info["steps"][1] and info["_score"].all()
+    assert info["steps"][1] == taken + 1 and info["end_reason"][1] == "running"  # game 1 plays on
+    assert info["_score"].all()
     assert obs in env.observation_space
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,21 +105,6 @@ def test_book_equals_a_plain_dict_replay(table, stop_line):
     assert got_asks == {round(float(p) * 100): q for p, q in asks.items()}
     assert book.best_bid == max(float(p) for p in bids) and book.best_ask == min(float(p) for p in asks)
     assert not book.crossed
-
-
-FULL = Path("/work/shared/data/lob/binance_spot_btcusdt_20240808.jsonl.gz")
-
-
-@pytest.mark.skipif(not (os.environ.get("RLKIT_SLOW_TESTS") and FULL.exists()),
-                    reason="slow path: set RLKIT_SLOW_TESTS=1 where the full recording exists")
-def test_full_shared_recording_when_present():
-    full = FULL
-    table = load_binance(full)
-    assert table.report.counts == {"depthUpdate": 3451, "trade": 9757, "bookTicker": 28040, "snapshot": 1}
-    assert int((table.kind == BOOK).sum()) == 124_073
-    book = L2Book.for_table(table)
-    book.apply(table)
-    assert book.n_levels == (1209, 2196)  # as hftbacktest's and a plain replay's final book
 
 
 # -- data problems, each in a small hand-written recording -----------------------------------

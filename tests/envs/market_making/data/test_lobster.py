@@ -13,7 +13,6 @@ from envs.market_making.data import (END, HIDDEN, SAMPLES, TRADE, BookMismatchEr
                                      CorruptFileError, L2Book, load_lobster)
 
 SAMPLE = SAMPLES["lobster"]
-FULL = Path("/work/shared/data/lob/lobster_MSFT_2012-06-21_34200000_37800000_message_50.csv")
 
 
 def check_against_orderbook_file(message_path: Path, levels: int):
@@ -55,11 +54,6 @@ def test_top_of_book_after_each_message_equals_the_orderbook_file():
     first = np.datetime64(int(table.time[0]), "ns")
     assert str(first).startswith("2012-06-21T13:59:59.95")
     assert table.report.counts["messages"] == 300
-
-
-@pytest.mark.skipif(not FULL.exists(), reason="the shared 50-level sample is not on this machine")
-def test_the_full_fifty_level_sample():
-    check_against_orderbook_file(FULL, 50)
 
 
 def test_a_message_that_disagrees_with_the_orderbook_file(tmp_path):
