@@ -32,7 +32,8 @@ import numpy as np
 FORMAT = 1  # of the container; each agent class versions its own state with ``save_format``
 META_MEMBER, TENSORS_MEMBER = "meta.json", "tensors.safetensors"
 # members by which the formats of earlier rlkit versions are recognised (all of them pickles)
-OLDER_MEMBERS = ("data", "data.pkl", "weights.pt", "pytorch_variables.pth")
+OLDER_MEMBERS = ("data", "data.pkl", "weights.pt", "pytorch_variables.pth", "agent.json")
+PICKLED_SUFFIXES = (".pkl", ".pt", ".pth")  # torch.save files are pickles too (lyapunov.pt, policy.pt)
 
 
 class OlderCheckpointError(ValueError):
@@ -167,14 +168,16 @@ def _open(path: Any, with_tensors: bool = False) -> tuple[dict[str, Any], bytes]
     try:
         with zipfile.ZipFile(source) as archive:
             members = set(archive.namelist())
-            if META_MEMBER not in members:
-                older = sorted(members & set(OLDER_MEMBERS))
-                if older:
-                    raise OlderCheckpointError(
-                        f"{path} was written by an older rlkit (it holds {', '.join(older)}, a pickle, which "
-                        "rlkit no longer opens because unpickling can run code); retrain the agent with this version")
+            meta = json.loads(archive.read(META_MEMBER)) if META_MEMBER in members else None
+            older = sorted(m for m in members if m in OLDER_MEMBERS or m.endswith(PICKLED_SUFFIXES))
+            # older formats had a meta.json too, beside the pickle: the pickle's presence decides
+            if older and not (isinstance(meta, dict) and "rlkit_checkpoint" in meta):
+                raise OlderCheckpointError(
+                    f"{path} was written by an older rlkit (it holds {', '.join(older)}, an earlier layout "
+                    "whose agents were pickled, which rlkit no longer opens because unpickling can run code); retrain "
+                    "the agent with this version")
+            if meta is None:
                 raise ValueError(f"{path} is not a saved rlkit agent (no {META_MEMBER})")
-            meta = json.loads(archive.read(META_MEMBER))
             tensor_bytes = archive.read(TENSORS_MEMBER) if with_tensors and TENSORS_MEMBER in members else b""
     except zipfile.BadZipFile:
         raise ValueError(f"{path} is not a saved rlkit agent (not a zip file)") from None
@@ -212,7 +215,7 @@ def load_arrays(path: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         raise FileNotFoundError(f"no saved arrays at {source}")
     if source.suffix == ".pkl":
         raise OlderCheckpointError(f"{source} was written by an older rlkit (a pickle, which rlkit no longer "
-                                   "opens because unpickling can run code)")
+                                   "opens because unpickling can run code); retrain the agent with this version")
     try:
         with np.load(source, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}

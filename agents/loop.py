@@ -48,15 +48,22 @@ class HostLogging:
         self._logger = logger
 
 
-def connect_callback(agent: Any, callback: Any, progress_bar: bool) -> Any:
-    """The host's ``callback`` (None, a list, a function or a BaseCallback) as one BaseCallback bound
-    to ``agent``, with a progress bar over the agent's step counter when asked for."""
+def as_callback(callback: Any) -> BaseCallback:
+    """``callback`` in any form SB3 accepts (None, a list, a function ``f(locals, globals)``, a
+    BaseCallback) as one BaseCallback."""
     if isinstance(callback, list):
-        callback = CallbackList(callback)
-    elif callback is None:
-        callback = CallbackList([])
-    elif not isinstance(callback, BaseCallback):
-        callback = ConvertCallback(callback)
+        return CallbackList(callback)
+    if callback is None:
+        return CallbackList([])
+    if not isinstance(callback, BaseCallback):
+        return ConvertCallback(callback)
+    return callback
+
+
+def connect_callback(agent: Any, callback: Any, progress_bar: bool) -> Any:
+    """The host's ``callback`` (see :func:`as_callback`) bound to ``agent``, with a progress bar over
+    the agent's step counter when asked for."""
+    callback = as_callback(callback)
     if progress_bar:
         callback = CallbackList([callback, StepCounterProgressBar()])
     callback.init_callback(agent)

@@ -23,6 +23,7 @@ commands:
   evaluate   replay a saved agent: rlkit evaluate run=<run dir> [episodes=N] [checkpoint=best|latest]
   list       the envs, agents and benchmark suites, one line each
   bench      run a benchmark suite: rlkit bench <suite> [key=value ...]
+             its options: rlkit bench <suite> --help
   certify    re-verify a run's Lyapunov certificate (agent=lyapunov, lyapunov_discovery):
              rlkit certify run=<run dir> [checkpoint=latest|best]
 
@@ -39,6 +40,8 @@ usage: rlkit train [-m] [--cfg] [key=value ...]
                    gathered under <runs_root>/multirun/<date>/<time>/
   --cfg            print the resolved config and exit
   resume=<dir>     continue a stopped run from its latest checkpoint
+  run_dir=<dir>    this run's directory (Hydra's hydra.run.dir=<dir> is read as this; under -m,
+                   hydra.sweep.dir=<dir> or run_dir=<dir> is the multirun's directory)
 """
 
 
@@ -146,14 +149,14 @@ def evaluate_command(args: list[str]) -> int:
 def list_command(args: list[str]) -> int:
     _split_flags(args, ())
     from rlkit import catalogue
-    from rlkit.bench import SUITES
+    from rlkit.bench import suite_description, suite_factory, suite_names
 
     rows = [("env", name, catalogue.entry_config("env", name).get("id", ""), catalogue.entry_description("env", name))
             for name in catalogue.entry_names("env")]
     rows.append(("env", "<Gymnasium id>", "", "any registered Gymnasium id works as env=, e.g. env=Pendulum-v1"))
     rows += [("agent", name, catalogue.entry_config("agent", name).get("factory", ""),
               catalogue.entry_description("agent", name)) for name in catalogue.entry_names("agent")]
-    rows += [("bench", name, "", description) for name, (_, description) in SUITES.items()]
+    rows += [("bench", name, suite_factory(name), suite_description(name)) for name in suite_names()]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
@@ -161,16 +164,33 @@ def list_command(args: list[str]) -> int:
 
 
 def bench_command(args: list[str]) -> int:
-    _, rest = _split_flags(args, ())
-    from rlkit.bench import run_suite
+    flags, rest = _split_flags(args, ("-h", "--help"))
+    from rlkit import bench
 
     if not rest or "=" in rest[0]:
-        from rlkit.bench import SUITES
-
-        raise UserError(f"name a suite: rlkit bench <suite> [key=value ...]; suites: {', '.join(SUITES)}")
-    out = run_suite(rest[0], rest[1:])
+        usage = f"rlkit bench <suite> [key=value ...]; suites: {', '.join(bench.suite_names())}"
+        if flags:
+            print(f"usage: {usage}\n`rlkit bench <suite> --help` lists a suite's options; `rlkit list` describes them")
+            return 0
+        raise UserError(f"name a suite: {usage}")
+    if flags:
+        options = {**bench.suite_options(bench.suite_function(rest[0])), "runs_root": "runs"}
+        print(f"usage: rlkit bench {rest[0]} [key=value ...]\n\n{bench.suite_description(rest[0])}\n\n"
+              "options (the defaults):")
+        print("\n".join(f"  {key}={_override_text(value)}" for key, value in options.items()))
+        return 0
+    out = bench.run_suite(rest[0], rest[1:])
     print(f"results: {out}")
     return 0
+
+
+def _override_text(value: object) -> str:
+    """``value`` as a user writes it on the command line."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(map(_override_text, value)) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if value != "" else "''"
 
 
 def certify_command(args: list[str]) -> int:
