@@ -22,7 +22,11 @@ Required
 ``predict(observation, state=None, episode_start=None, deterministic=True)``
     Returns ``(action, state)``; ``observation`` may be a single observation or a batch.
 ``save(path)`` / ``load(path, env=None, device="auto")`` (a classmethod)
-    A round trip: the loaded agent predicts exactly what the saved one did.
+    A round trip: the loaded agent predicts exactly what the saved one did. One format for all
+    (:mod:`agents.checkpoint`: JSON and safetensors, the agent rebuilt from its hyper-parameters):
+    SB3 algorithms get it from :class:`agents.sb3.persistence.SB3Persistence`, every other agent
+    from :class:`agents.checkpoint.Checkpointed` (it names its state in ``checkpoint_state`` /
+    ``restore_checkpoint``).
 
 Optional (the host uses them where present)
 -------------------------------------------

@@ -17,15 +17,20 @@ are not strings too, as optimizer states have). Replay buffers and other bulk ar
 
 Files from before this format (SB3's cloudpickled ``data``, ``data.pkl``, ``weights.pt``) are
 refused with :class:`OlderCheckpointError`, never opened.
+
+Agents write it through one of two mixins: SB3's algorithms through
+:class:`agents.sb3.persistence.SB3Persistence`, every other agent through :class:`Checkpointed`
+(its state tree is ``{"seed", "num_timesteps", "agent": <the class's own state>}``).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -188,6 +193,79 @@ def _open(path: Any, with_tensors: bool = False) -> tuple[dict[str, Any], bytes]
     if with_tensors and not tensor_bytes:
         raise ValueError(f"{path} is incomplete: {TENSORS_MEMBER} is missing")
     return meta, tensor_bytes
+
+
+class Checkpointed:
+    """Mixin: ``save``/``load`` in the one format for an agent rebuilt from its hyper-parameters
+    (every rlkit agent that is not an SB3 algorithm).
+
+    ``save`` writes the agent's ``hyperparameters`` (:meth:`checkpoint_hyperparameters`) and the
+    state tree ``{"seed": ..., "num_timesteps": ..., "agent": checkpoint_state()}``; ``load`` reads
+    them back as the class it is called on (another class's file is refused), rebuilds the agent
+    (:meth:`rebuild`: by default ``cls(env=env, seed=seed, device=device, verbose=verbose,
+    **hyperparameters)``), sets its ``num_timesteps`` and hands what :meth:`checkpoint_state`
+    returned to :meth:`restore_checkpoint`.
+
+    A class sets ``save_format`` (raised whenever the layout of its state changes: a file of
+    another format is refused with :class:`OlderCheckpointError`), and overrides:
+
+    - :meth:`checkpoint_state` / :meth:`restore_checkpoint` for what it keeps besides its
+      hyper-parameters (weights, optimiser and generator states, counters, a certificate; a
+      subclass extends its parent's tree through ``super()``);
+    - :meth:`rebuild` where its constructor cannot remake it from the hyper-parameters and the env
+      given to ``load`` (an agent sized from its saved state, one that makes a default env);
+    - :meth:`checkpoint_hyperparameters` where ``hyperparameters`` holds more than the
+      constructor's arguments.
+
+    The agent has ``hyperparameters``, ``seed`` and ``num_timesteps`` attributes.
+    """
+
+    save_format: ClassVar[int]
+    hyperparameters: dict[str, Any]
+    seed: Any
+    num_timesteps: int
+
+    def checkpoint_state(self) -> Any:
+        """The agent's own state tree (what its hyper-parameters do not rebuild); None by default."""
+        return None
+
+    def restore_checkpoint(self, state: Any) -> None:
+        """Put back ``state`` (what :meth:`checkpoint_state` returned) into the agent just rebuilt."""
+
+    def checkpoint_hyperparameters(self) -> dict[str, Any]:
+        """The keyword arguments the agent is rebuilt from (by default ``hyperparameters``)."""
+        return self.hyperparameters
+
+    @classmethod
+    def rebuild(cls, hyperparameters: dict[str, Any], state: Any, *, seed: Any, env: Any, device: Any,
+                verbose: int) -> Any:
+        """The agent as constructed before its state is restored (``state``: the saved
+        :meth:`checkpoint_state`, for a class that needs it to build itself)."""
+        return cls(env=env, seed=seed, device=device, verbose=verbose, **hyperparameters)
+
+    def save(self, path: Any) -> None:
+        """Write the agent (``.zip`` added when ``path`` has no suffix): its hyper-parameters, seed,
+        step counter and :meth:`checkpoint_state`."""
+        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "agent": self.checkpoint_state()}
+        save_agent(path, type(self).__name__, self.save_format, self.checkpoint_hyperparameters(), state)
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", verbose: int = 0, **overrides: Any) -> Any:
+        """The agent :meth:`save` wrote at ``path``, rebuilt and restored: it predicts as the saved one
+        and a ``learn`` continues where it stopped. ``env``: the env to act and learn in (whether it
+        is optional depends on the class); ``overrides``: constructor arguments that replace saved
+        hyper-parameters (e.g. more env runners for a resumed run)."""
+        parameters = inspect.signature(cls.__init__).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            unknown = sorted(set(overrides) - set(parameters))
+            if unknown:
+                raise TypeError(f"{cls.__name__}.load: not an argument of its constructor: {', '.join(unknown)}")
+        hyperparameters, saved = load_agent(path, cls.__name__, cls.save_format)
+        agent = cls.rebuild({**hyperparameters, **overrides}, saved["agent"], seed=saved["seed"], env=env,
+                            device=device, verbose=verbose)
+        agent.num_timesteps = int(saved["num_timesteps"])
+        agent.restore_checkpoint(saved["agent"])
+        return agent
 
 
 # -- bulk arrays (replay buffers) -------------------------------------------------------------------

@@ -221,11 +221,11 @@ class HybridRoAAgent(CarControllerAgent):
         return {f"{kind}_{mode}": net.state_dict() for kind, nets in (("controller", self.controllers),
                 ("lyapunov", self.lyapunovs)) for mode, net in nets.items()} | {"level": self.level.state_dict()}
 
-    def _state(self) -> Any:
-        return {"parameters": self.get_parameters(), "trained": self.trained,
-                "training_wall_time_s": self.training_wall_time_s}
+    def checkpoint_state(self) -> dict[str, Any]:
+        return super().checkpoint_state() | {"parameters": self.get_parameters(), "trained": self.trained,
+                                             "training_wall_time_s": self.training_wall_time_s}
 
-    def _restore(self, state: Any) -> None:
+    def restore_checkpoint(self, state: dict[str, Any]) -> None:
         parameters = state["parameters"]
         for mode in self.modes:
             self.controllers[mode].load_state_dict(parameters[f"controller_{mode}"])

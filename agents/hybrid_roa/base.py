@@ -18,12 +18,11 @@ import torch
 from gymnasium import spaces
 
 from agents.base import unwrapped_env
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import Checkpointed
 from agents.rollout import StepRunner
 from envs.hybrid.car import CarTracking
 from envs.hybrid.car_env import FIELD, OBSERVATION_FIELDS, CarHybridEnv, reference_params
 
-SAVE_FORMAT = 2  # 1: a pickle (data.pkl), no longer read
 N_OBS = len(OBSERVATION_FIELDS)
 DEFAULT_Q = (1.0, 10.0, 0.1, 1.0, 10.0, 1.0, 1.0)  # x, y, steering, speed, heading, yaw rate, slip
 DEFAULT_R = (1.0, 1.0)
@@ -135,7 +134,7 @@ class LQRSchedule:
         return np.clip(u, -self.system.input_limit, self.system.input_limit)
 
 
-class CarControllerAgent(StepRunner):
+class CarControllerAgent(Checkpointed, StepRunner):
     """The agent surface of a car controller.
 
     A subclass takes its hyper-parameters as keyword-only constructor arguments (``**unknown`` goes
@@ -143,10 +142,12 @@ class CarControllerAgent(StepRunner):
     hyperparameters_of(<its __init__>, locals()))`` -- positionally, so the catalogue reads the
     subclass's keywords alone. It defines ``control(obs) -> u`` (N, 2) and may override
     ``reference(obs)`` (the planner's ``[speed, offset]`` commands; by default the segment's nominal
-    speed on the centreline) and ``_state()`` / ``_restore(state)`` for what ``save`` keeps besides
-    the hyper-parameters (``load`` rebuilds the agent from them, then restores that state).
+    speed on the centreline) and ``checkpoint_state()`` / ``restore_checkpoint(state)`` for what
+    ``save`` keeps besides the hyper-parameters (:class:`agents.checkpoint.Checkpointed`: ``load``
+    rebuilds the agent from them, then restores that state).
     """
 
+    save_format: ClassVar[int] = 3  # 1: a pickle (data.pkl), no longer read; 2: the env's settings beside "agent"
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
 
     @classmethod
@@ -194,30 +195,22 @@ class CarControllerAgent(StepRunner):
         self.system, self.reference_commands = car_env_model(env)
         self.env, self._last_obs = env, None
 
-    # -- saving (agents.checkpoint: the hyper-parameters, then a state tree of tensors and JSON) -----
-    def _state(self) -> Any:
-        return None
-
-    def _restore(self, state: Any) -> None:
-        """Restore what ``_state`` returned into the agent just rebuilt from its hyper-parameters."""
-
-    def save(self, path: Any) -> None:
-        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "reference_commands": self.reference_commands,
-                 "dt": self.system.dt, "input_limit": self.system.input_limit, "agent": self._state()}
-        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
+    # -- saving (agents.checkpoint.Checkpointed: the hyper-parameters and a state tree) ------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The car env's settings (``load`` without an env makes one like it); a subclass adds its
+        own state to this dict."""
+        return {"reference_commands": self.reference_commands, "dt": self.system.dt,
+                "input_limit": self.system.input_limit}
 
     @classmethod
-    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> CarControllerAgent:
-        """The agent saved at ``path``, rebuilt from its hyper-parameters; without ``env``, on a car
-        env like the one it was saved with (its step, input limit and reference commands)."""
-        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
+    def rebuild(cls, hyperparameters: dict[str, Any], state: dict[str, Any], *, seed: Any, env: Any, device: Any,
+                verbose: int) -> CarControllerAgent:
+        """Built on ``env``, or without one on a car env like the one it was saved with (its step,
+        input limit and reference commands), which it does not keep."""
         saved_env = env if env is not None else CarHybridEnv(
             reference_commands=state["reference_commands"], dt=state["dt"], input_limit=state["input_limit"])
-        agent = cls(env=saved_env, seed=state["seed"], device=device, verbose=kwargs.get("verbose", 0),
-                    **hyperparameters)
+        agent = super().rebuild(hyperparameters, state, seed=seed, env=saved_env, device=device, verbose=verbose)
         agent.env = env
-        agent.num_timesteps = state["num_timesteps"]
-        agent._restore(state["agent"])
         return agent
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import Checkpointed
 from agents.lyapunov import certificate as certificates
 from agents.lyapunov.networks import NeuralController, NeuralLyapunov, lqr
 from agents.lyapunov.training import train_lyapunov
@@ -27,11 +27,10 @@ from agents.lyapunov.verifier import BACKENDS, ClosedLoop, largest_rho, verify_w
 from agents.loop import HostLogging, IterationLoop
 from agents.mpc.plant import plant_interface
 
-SAVE_FORMAT = 2  # 1: a torch.save archive (lyapunov.pt), before agents.checkpoint
 LOGGED = ("loss", "condition_loss", "roa_loss", "violations", "worst_violation", "level_set_fraction")
 
 
-class LyapunovAgent(HostLogging):
+class LyapunovAgent(Checkpointed, HostLogging):
     """Neural controller + neural Lyapunov function with a verified region of attraction.
 
     Args:
@@ -52,9 +51,11 @@ class LyapunovAgent(HostLogging):
             query, polynomial and piecewise-linear models); z3_timeout_s: the z3 query's budget.
 
     ``learn`` runs on :class:`agents.loop.IterationLoop` (the host's callbacks, evaluation and
-    checkpoints as for every iteration-based agent); ``save`` writes :mod:`agents.checkpoint`'s format.
+    checkpoints as for every iteration-based agent); ``save``/``load`` are
+    :class:`agents.checkpoint.Checkpointed`'s (the networks, the certificate and the counters).
     """
 
+    save_format: ClassVar[int] = 3  # 1: a torch.save archive (lyapunov.pt); 2: the state beside the counters
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
 
     @classmethod
@@ -203,21 +204,14 @@ class LyapunovAgent(HostLogging):
     def get_parameters(self) -> dict[str, dict]:
         return {"controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}
 
-    def save(self, path: Any) -> None:
-        """rlkit's checkpoint (:mod:`agents.checkpoint`): the hyper-parameters, the networks' tensors,
-        the step counter and the certificate."""
-        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "certificate": self.certificate,
-                 "training_wall_time_s": self.training_wall_time_s,
-                 "controller": self.controller.state_dict(), "lyapunov": self.lyapunov.state_dict()}
-        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
+    # -- saving (agents.checkpoint.Checkpointed: the hyper-parameters and this state) -------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The networks' tensors, the certificate and the training time."""
+        return self.get_parameters() | {"certificate": self.certificate,
+                                        "training_wall_time_s": self.training_wall_time_s}
 
-    @classmethod
-    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> LyapunovAgent:
-        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
-        agent = cls(env=env, seed=state["seed"], device=device, **hyperparameters)
-        agent.controller.load_state_dict(state["controller"])
-        agent.lyapunov.load_state_dict(state["lyapunov"])
-        agent.num_timesteps = int(state["num_timesteps"])
-        agent.certificate = state["certificate"]
-        agent.training_wall_time_s = float(state["training_wall_time_s"])
-        return agent
+    def restore_checkpoint(self, state: dict[str, Any]) -> None:
+        self.controller.load_state_dict(state["controller"])
+        self.lyapunov.load_state_dict(state["lyapunov"])
+        self.certificate = state["certificate"]
+        self.training_wall_time_s = float(state["training_wall_time_s"])

@@ -8,8 +8,8 @@ is the one analysed. ``learn(total_timesteps)`` samples ``total_timesteps`` cand
 function, which it keeps as :attr:`expression` with the certificate (:mod:`.certificate`), written by
 the host to ``certificate.json``; ``rlkit certify`` proves it again. ``predict`` returns the empty action
 (the system has no input). ``learn`` runs on :class:`agents.loop.IterationLoop`; a checkpoint
-(:mod:`agents.checkpoint`) keeps the certified V as the token sequence the search sampled, rebuilt on
-load through the library's own operators.
+(:class:`agents.checkpoint.Checkpointed`) keeps the certified V as the token sequence the search
+sampled, rebuilt on load through the library's own operators.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from gymnasium import spaces
 
 from agents.base import unwrapped_env
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import Checkpointed
 from agents.lyapunov_discovery import certificate as certificates
 from agents.lyapunov_discovery.expressions import DEFAULT_OPERATORS, TokenLibrary
 from agents.lyapunov_discovery.falsifier import decrease_margin
@@ -33,7 +33,6 @@ from agents.lyapunov_discovery.search import discover, shifted_expression
 from agents.lyapunov_discovery.verifier import verify, verify_polynomial_z3
 from agents.loop import HostLogging, IterationLoop
 
-SAVE_FORMAT = 2  # 1: a torch.save archive (policy.pt) whose V was re-read from the certificate's srepr
 VERIFY_TIMEOUT_S = 20.0  # per candidate inside the search (a certificate's re-check has no time limit)
 LOGGED = ("best", "quantile", "mean", "survivors")  # of a search iteration's record, to TensorBoard
 
@@ -53,7 +52,7 @@ def system_of(env: Any) -> Any:
     return system
 
 
-class LyapunovDiscoveryAgent(HostLogging):
+class LyapunovDiscoveryAgent(Checkpointed, HostLogging):
     """The generative Lyapunov-function search as an rlkit agent.
 
     Args:
@@ -69,6 +68,9 @@ class LyapunovDiscoveryAgent(HostLogging):
         z3: also ask z3 when V and the dynamics are polynomials (its verdict goes into the certificate).
     """
 
+    # 1: a torch.save archive (policy.pt) whose V was re-read from the certificate's srepr; 2: the state
+    # beside the counters
+    save_format: ClassVar[int] = 3
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
 
     @classmethod
@@ -205,25 +207,18 @@ class LyapunovDiscoveryAgent(HostLogging):
     def get_parameters(self) -> dict[str, dict]:
         return {"policy": self.policy.state_dict()}
 
-    def save(self, path: Any) -> None:
-        """rlkit's checkpoint (:mod:`agents.checkpoint`): the hyper-parameters, the policy's tensors,
-        the step counter, and the certified V as its token sequence with its certificate."""
-        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "policy": self.policy.state_dict(),
-                 "sequence": self.sequence, "certificate": self.certificate,
-                 "search_wall_time_s": self.search_wall_time_s}
-        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
+    # -- saving (agents.checkpoint.Checkpointed: the hyper-parameters and this state) -------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The policy's tensors, the certified V as its token sequence, its certificate, the search time."""
+        return self.get_parameters() | {"sequence": self.sequence, "certificate": self.certificate,
+                                        "search_wall_time_s": self.search_wall_time_s}
 
-    @classmethod
-    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> LyapunovDiscoveryAgent:
-        """The agent ``save`` wrote; the certified V is rebuilt from its tokens through the library's
-        own operators (nothing in the file is evaluated)."""
-        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
-        agent = cls(env=env, seed=state["seed"], device=device, **hyperparameters)
-        agent.policy.load_state_dict(state["policy"])
-        agent.num_timesteps = int(state["num_timesteps"])
-        agent.search_wall_time_s = float(state["search_wall_time_s"])
-        agent.certificate = state["certificate"]
+    def restore_checkpoint(self, state: dict[str, Any]) -> None:
+        """The certified V is rebuilt from its tokens through the library's own operators (nothing in
+        the file is evaluated)."""
+        self.policy.load_state_dict(state["policy"])
+        self.search_wall_time_s = float(state["search_wall_time_s"])
+        self.certificate = state["certificate"]
         if state["sequence"] is not None:
-            agent.sequence = [int(token) for token in state["sequence"]]  # checked by the library
-            agent.expression = agent.in_state_symbols(shifted_expression(agent.library, agent.sequence))
-        return agent
+            self.sequence = [int(token) for token in state["sequence"]]  # checked by the library
+            self.expression = self.in_state_symbols(shifted_expression(self.library, self.sequence))

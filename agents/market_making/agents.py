@@ -22,8 +22,9 @@ Online estimates (``sigma``, and ``A`` for GLFT): :class:`~agents.market_making.
 one per row of the observations the agent is handed (row ``i`` of a batch is env ``i`` of a
 VecEnv; a single observation is row 0), started afresh when that row's episode starts
 (``decisions == 0``). ``predict`` and ``learn`` keep separate estimators, so an evaluation during
-training does not disturb the training env's. A saved agent stores its hyper-parameters only: the
-loaded agent quotes exactly as the saved one on any episode it starts.
+training does not disturb the training env's. A saved agent (:class:`agents.checkpoint.Checkpointed`)
+stores its hyper-parameters, seed and step counter only: the loaded agent quotes exactly as the
+saved one on any episode it starts.
 """
 
 from __future__ import annotations
@@ -33,12 +34,11 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import Checkpointed
 from agents.market_making.quoting import (MarketEstimator, avellaneda_stoikov_quotes,
                                           fixed_spread_quotes, glft_quotes, nearest_action)
 from agents.rollout import StepRunner
 
-SAVE_FORMAT = 2  # 1: a zip of agent.json (before rlkit's shared checkpoint format)
 ENV_NAME = "rlkit/MarketMaking-v0 (env=market_making)"
 # what act() reads of the market observation (envs.market_making.env.market_observation_space)
 MARKET_KEYS = ("time", "time_left", "mid", "inventory", "decisions", "step_trades", "action_quotes",
@@ -85,8 +85,10 @@ def market_states(observation: Any) -> tuple[list[dict], bool]:
     return states, single
 
 
-class QuotingAgent(StepRunner):
+class QuotingAgent(Checkpointed, StepRunner):
 
+    # save/load: agents.checkpoint.Checkpointed's, with no state of the agent's own (the module docstring)
+    save_format: ClassVar[int] = 3  # 1: a zip of agent.json; 2: no "agent" entry in the state
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
     # the env arguments the agent needs (rlkit's host applies them when it builds the envs)
     env_requirements: ClassVar[dict[str, Any]] = {"market_observation": True}
@@ -168,21 +170,6 @@ class QuotingAgent(StepRunner):
 
     def _actions(self, env: Any) -> np.ndarray:
         return self._act_on(self._last_obs, self._training_estimators)[0]
-
-    # -- saving -----------------------------------------------------------------------------
-    def save(self, path: Any) -> None:
-        """rlkit's checkpoint (:mod:`agents.checkpoint`): the hyper-parameters, the seed and the step
-        counter."""
-        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters,
-                   {"seed": self.seed, "num_timesteps": self.num_timesteps})
-
-    @classmethod
-    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> QuotingAgent:
-        """The agent ``save`` wrote (``env``: optional, the env to ``learn`` on)."""
-        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
-        agent = cls(env=env, seed=state["seed"], device=device, verbose=kwargs.get("verbose", 0), **hyperparameters)
-        agent.num_timesteps = int(state["num_timesteps"])
-        return agent
 
 
 class AvellanedaStoikovAgent(QuotingAgent):

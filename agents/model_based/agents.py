@@ -9,8 +9,8 @@ Before ``learning_starts`` the agent acts uniformly at random, afterwards by the
 Q-values at ``temperature``.
 
 The hyper-parameters are the constructors' keyword arguments (a subclass takes its parent's as
-keywords); ``hyperparameters`` records them, and a checkpoint (:mod:`agents.checkpoint`) rebuilds the
-agent from them before restoring its state.
+keywords); ``hyperparameters`` records them, and a checkpoint (:class:`agents.checkpoint.Checkpointed`)
+rebuilds the agent from them and its saved sizes before restoring its state.
 """
 
 from __future__ import annotations
@@ -26,14 +26,12 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.utils import get_device
 
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import Checkpointed
 from agents.model_based.buffer import ReplayBuffer
 from agents.model_based.latent import LATENT_KINDS, LatentModel
 from agents.model_based.learner import DQNLearner
 from agents.model_based.models import LearnedModel, SimulatorModel, imagine, restorable_env
 from agents.rollout import StepRunner
-
-SAVE_FORMAT = 2  # the state tree of agents.checkpoint (format 1 was a pickled data.pkl)
 
 
 def _spaces(env: Any) -> tuple[Any, Any]:
@@ -55,7 +53,7 @@ def softmax_sample(probabilities: np.ndarray, rng: np.random.Generator) -> np.nd
     return np.minimum((cumulative <= draws).sum(axis=1), cumulative.shape[1] - 1)
 
 
-class ReplayDQN(StepRunner):
+class ReplayDQN(Checkpointed, StepRunner):
     """The DQN agent on replayed real transitions (``er_dqn``); subclasses change where a Q update's
     transitions come from (:meth:`q_batch`). Defaults are the paper's low-data regime (100k steps, 10
     updates per step, target refresh every 10 updates).
@@ -90,6 +88,8 @@ class ReplayDQN(StepRunner):
         Kept for SB3's surface; the agent prints nothing.
     """
 
+    # 1: a pickled data.pkl; 2: agents.checkpoint's state tree with the agent's state beside the counters
+    save_format: ClassVar[int] = 3
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete,)
     name: ClassVar[str] = "er_dqn"
 
@@ -266,37 +266,31 @@ class ReplayDQN(StepRunner):
     def get_parameters(self) -> dict[str, Any]:
         return {"q": self.learner.q.state_dict(), "target_q": self.learner.target_q.state_dict()}
 
-    def _state(self) -> dict[str, Any]:
-        return {"learner": self.learner.state(), "rng": self.rng.bit_generator.state,
-                "predict_rng": self.predict_rng.bit_generator.state, "generator": self.generator.get_state(),
-                "training_wall_time_s": self.training_wall_time_s}
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Weights, optimiser states, counters and random generator states, with the observation and
+        action sizes the agent is rebuilt with (no replay buffer: :meth:`save_replay_buffer`)."""
+        return {"obs_dim": self.obs_dim, "n_actions": self.n_actions, "learner": self.learner.state(),
+                "rng": self.rng.bit_generator.state, "predict_rng": self.predict_rng.bit_generator.state,
+                "generator": self.generator.get_state(), "training_wall_time_s": self.training_wall_time_s}
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def restore_checkpoint(self, state: dict[str, Any]) -> None:
+        # the tensors arrive on the CPU: load_state_dict copies them to the modules' device, a
+        # generator state stays there
         self.learner.restore(state["learner"])
         self.rng.bit_generator.state = state["rng"]
         self.predict_rng.bit_generator.state = state["predict_rng"]
         self.generator.set_state(state["generator"])
         self.training_wall_time_s = state["training_wall_time_s"]
 
-    def save(self, path: Any) -> None:
-        """The agent as an rlkit checkpoint (:mod:`agents.checkpoint`): its hyper-parameters and its
-        state (weights, optimiser states, counters, random generator states); no replay buffer."""
-        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "obs_dim": self.obs_dim,
-                 "n_actions": self.n_actions, **self._state()}
-        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
-
     @classmethod
-    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> ReplayDQN:
-        """The agent :meth:`save` wrote, rebuilt from its hyper-parameters and restored; ``env`` (optional:
+    def rebuild(cls, hyperparameters: dict[str, Any], state: dict[str, Any], *, seed: Any, env: Any, device: Any,
+                verbose: int) -> ReplayDQN:
+        """Built from the hyper-parameters and the saved sizes, without an env; ``env`` (optional:
         ``predict`` needs none) must have the saved observation and action sizes."""
-        # tensors on the CPU: load_state_dict copies them to the modules' device, a generator state stays there
-        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
         agent = cls.__new__(cls)
         agent._declare(**hyperparameters)
         agent.env = None
-        agent._build(int(state["obs_dim"]), int(state["n_actions"]), state["seed"], device, kwargs.get("verbose", 0))
-        agent._restore(state)
-        agent.num_timesteps = int(state["num_timesteps"])
+        agent._build(int(state["obs_dim"]), int(state["n_actions"]), seed, device, verbose)
         if env is not None:
             agent.set_env(env)
         return agent
@@ -433,11 +427,11 @@ class ModelDQN(ReplayDQN):
     def get_parameters(self) -> dict[str, Any]:
         return super().get_parameters() | {"model": self.model.net.state_dict()}
 
-    def _state(self) -> dict[str, Any]:
-        return super()._state() | {"model": self.model.state()}
+    def checkpoint_state(self) -> dict[str, Any]:
+        return super().checkpoint_state() | {"model": self.model.state()}
 
-    def _restore(self, state: dict[str, Any]) -> None:
-        super()._restore(state)
+    def restore_checkpoint(self, state: dict[str, Any]) -> None:
+        super().restore_checkpoint(state)
         self.model.restore(state["model"])
 
 
@@ -523,9 +517,9 @@ class PerfectModelDQN(ModelDQN):
     def get_parameters(self) -> dict[str, Any]:
         return ReplayDQN.get_parameters(self)
 
-    def _state(self) -> dict[str, Any]:
-        return ReplayDQN._state(self)
+    def checkpoint_state(self) -> dict[str, Any]:
+        return ReplayDQN.checkpoint_state(self)
 
-    def _restore(self, state: dict[str, Any]) -> None:
-        ReplayDQN._restore(self, state)
+    def restore_checkpoint(self, state: dict[str, Any]) -> None:
+        ReplayDQN.restore_checkpoint(self, state)
 

@@ -34,10 +34,8 @@ from agents.mpc.controllers import ExplicitMPCController, LQRController, OnlineM
 from agents.mpc.explicit import DEFAULT_CACHE_DIR, ExplicitSolution
 from agents.mpc.plant import DEFAULT_REFERENCE_MARGIN, PlantInterface, plant_interface
 from agents.mpc.problem import LinearMPCProblem
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import Checkpointed
 from agents.rollout import StepRunner
-
-SAVE_FORMAT = 2  # 1: a pickled data.pkl (before rlkit's shared checkpoint format)
 
 
 def tracking_problem(interface: PlantInterface, horizon: int, track_reference: bool | None = None,
@@ -61,9 +59,13 @@ def tracking_problem(interface: PlantInterface, horizon: int, track_reference: b
                                         reference_low=low, reference_high=high)
 
 
-class ControllerAgent(StepRunner):
-    """Shared machinery of the controller agents; subclasses set ``_build_controller``."""
+class ControllerAgent(Checkpointed, StepRunner):
+    """Shared machinery of the controller agents; subclasses set ``_build_controller``. ``save`` and
+    ``load`` are :class:`agents.checkpoint.Checkpointed`'s: the constructor's hyper-parameters, the MPC
+    problem, the env's spec and (explicit MPC) the solution."""
 
+    # 1: a pickled data.pkl; 2: the state beside the counters (the explicit solution as "controller")
+    save_format: ClassVar[int] = 3
     _counts_at_dump = (0, 0)  # fallback and controlled steps at the last log dump
 
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Box,)
@@ -153,15 +155,8 @@ class ControllerAgent(StepRunner):
                           (self.fallback_steps - fallbacks) / (self.controlled_steps - controlled))
         self._counts_at_dump = (self.fallback_steps, self.controlled_steps)
 
-    # -- saving -----------------------------------------------------------------------------
-    def _saved_controller(self) -> Any:
-        """The state tree that rebuilds exactly this controller (the default: nothing, it is cheap)."""
-        return None
-
-    def _restore_controller(self, saved: Any) -> None:
-        self.controller = None
-
-    def _constructor_arguments(self) -> dict[str, Any]:
+    # -- saving (agents.checkpoint.Checkpointed) ---------------------------------------------
+    def checkpoint_hyperparameters(self) -> dict[str, Any]:
         """The hyper-parameters this class's constructor takes (``ControllerAgent`` keeps a few
         for every subclass: ``horizon`` of an LQR agent is not an argument)."""
         import inspect
@@ -169,36 +164,33 @@ class ControllerAgent(StepRunner):
         taken = inspect.signature(type(self).__init__).parameters
         return {name: value for name, value in self.hyperparameters.items() if name in taken}
 
-    def save(self, path: Any) -> None:
-        """rlkit's checkpoint (:mod:`agents.checkpoint`): the hyper-parameters, the MPC problem and
-        the controller's data (an explicit solution's critical regions) as arrays, and the env's
-        Gymnasium spec when it has one (so ``load`` without an env can remake it)."""
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The MPC problem as arrays, and the env's Gymnasium spec when it has one (so ``load``
+        without an env can remake it); a subclass adds its controller's data (an explicit
+        solution's critical regions)."""
         model_env = self.interface.model_env if self.interface is not None else None
         spec = getattr(model_env, "spec", None)
         try:
             env_spec = spec.to_json() if spec is not None else None
         except Exception:  # kwargs that are not JSON (an object): load() then needs env=
             env_spec = None
-        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "problem": self.problem.to_state(),
-                 "controller": self._saved_controller(), "env_spec": env_spec}
-        save_agent(path, type(self).__name__, SAVE_FORMAT, self._constructor_arguments(), state)
+        return {"problem": self.problem.to_state(), "env_spec": env_spec}
 
     @classmethod
-    def load(cls, path: Any, env: Any = None, device: Any = "auto", **kwargs: Any) -> ControllerAgent:
-        """The agent ``save`` wrote; it predicts exactly as the saved one. ``env`` (optional)
-        supplies the observation and action conversions and the env to ``learn`` on; without it the
-        env is remade from its saved spec, where there is one."""
-        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
+    def rebuild(cls, hyperparameters: dict[str, Any], state: dict[str, Any], *, seed: Any, env: Any, device: Any,
+                verbose: int) -> ControllerAgent:
+        """The agent with its saved problem (not derived again from an env, nor from overridden
+        hyper-parameters): it predicts exactly as the saved one. ``env`` (optional) supplies the
+        observation and action conversions and the env to ``learn`` on; without it the env is remade
+        from its saved spec, where there is one."""
         agent = cls.__new__(cls)
-        agent.env, agent.seed, agent.device, agent.verbose = None, state["seed"], device, kwargs.get("verbose", 0)
+        agent.env, agent.seed, agent.device, agent.verbose = None, seed, device, verbose
         agent.hyperparameters = {"horizon": 1, "track_reference": None, "reference_set": "schedule",
                                  "reference_margin": DEFAULT_REFERENCE_MARGIN, **hyperparameters}
         agent.problem = LinearMPCProblem.from_state(state["problem"])
-        agent.num_timesteps = int(state["num_timesteps"])
-        agent._total_timesteps, agent._last_obs, agent._logger = 0, None, None
+        agent.num_timesteps, agent._total_timesteps, agent._last_obs, agent._logger = 0, 0, None, None
         agent.fallback_steps = agent.controlled_steps = 0
         agent.controller = None
-        agent._restore_controller(state["controller"])
         if env is not None:
             agent.interface = plant_interface(env)
             agent._check_compatible(agent.interface)
@@ -261,12 +253,14 @@ class ExplicitMPCAgent(ControllerAgent):
             print(f"explicit MPC: {solution.n_regions} regions {origin}")
         return ExplicitMPCController(solution)
 
-    def _saved_controller(self) -> Any:
-        return self.controller.solution.to_state() if self.controller is not None else None
+    def checkpoint_state(self) -> dict[str, Any]:
+        """With the explicit solution, once solved (``load`` then needs no solve, nor the cache)."""
+        solution = self.controller.solution.to_state() if self.controller is not None else None
+        return super().checkpoint_state() | {"solution": solution}
 
-    def _restore_controller(self, saved: Any) -> None:
-        self.controller = (ExplicitMPCController(ExplicitSolution.from_state(self.problem, saved))
-                           if saved is not None else None)
+    def restore_checkpoint(self, state: dict[str, Any]) -> None:
+        if state["solution"] is not None:
+            self.controller = ExplicitMPCController(ExplicitSolution.from_state(self.problem, state["solution"]))
 
 
 class OnlineMPCAgent(ControllerAgent):

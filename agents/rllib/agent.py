@@ -4,10 +4,10 @@ An :class:`RLlibAgent` holds an RLlib ``Algorithm``: ``learn`` runs ``algorithm.
 until the env steps sampled reach the target, reporting each iteration to the SB3 logger (so the
 host's TensorBoard gets RLlib's figures) and to the callback (so the host evaluates and checkpoints
 on its schedule) through :class:`agents.loop.IterationLoop`; ``predict`` runs the RLModule in this
-process. ``save`` writes the rlkit checkpoint format (:mod:`agents.checkpoint`): the constructor's
-hyper-parameters and the Algorithm's state -- RLModule weights, optimizer state, counters and
-metrics, all tensors and plain data -- never an RLlib checkpoint directory, whose class and
-constructor files are pickles. ``load`` rebuilds the agent from the hyper-parameters, lazily: the
+process. ``save`` writes the rlkit checkpoint format (:class:`agents.checkpoint.Checkpointed`): the
+constructor's hyper-parameters and the Algorithm's state -- RLModule weights, optimizer state,
+counters and metrics, all tensors and plain data -- never an RLlib checkpoint directory, whose class
+and constructor files are pickles. ``load`` rebuilds the agent from the hyper-parameters, lazily: the
 module alone gets the saved weights for ``predict`` (no Ray needed to replay an agent), the Algorithm
 with its env runners is built and given the saved state only when ``learn`` is called.
 
@@ -27,11 +27,10 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.base import refuse_unknown
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import Checkpointed
 from agents.loop import HostLogging, IterationLoop
 from agents.rllib import envs as rllib_envs
 
-SAVE_FORMAT = 1
 MODULE_ID = "default_policy"
 # where the (learner's, complete) RLModule weights sit in the Algorithm's state
 MODULE_STATE_PATH = ("learner_group", "learner", "rl_module", MODULE_ID)
@@ -86,7 +85,7 @@ def _deterministic_action(dist: Any) -> Any:
     return dist.to_deterministic().sample()
 
 
-class RLlibAgent(HostLogging):
+class RLlibAgent(Checkpointed, HostLogging):
     """An RLlib algorithm with the rlkit agent surface. Subclasses name the algorithm.
 
     Args:
@@ -112,6 +111,7 @@ class RLlibAgent(HostLogging):
     """
 
     algorithm: ClassVar[str] = ""
+    save_format: ClassVar[int] = 2  # 1: the state beside the counters
     supported_action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = ()
     # the host passes its ray.<name> settings to these constructor arguments
     ray_settings: ClassVar[tuple[str, ...]] = ("num_env_runners", "num_envs_per_env_runner", "num_gpus_per_learner")
@@ -218,30 +218,34 @@ class RLlibAgent(HostLogging):
         actions = self._to_env_actions(actions.cpu().numpy())
         return (actions[0] if single else actions), None
 
-    def save(self, path: Any) -> None:
+    # -- saving (agents.checkpoint.Checkpointed: the hyper-parameters and this state) -------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The Algorithm's state (of one never built: the module's initial weights alone), the
+        iteration counter and the env's spec."""
         if self._algo is not None:
             algorithm_state = self._algo.get_state()
         elif self._saved_state is not None:
             algorithm_state = self._saved_state
         else:  # never trained: the module's initial weights, no Algorithm (and no env runner) built for it
             algorithm_state = _nest(MODULE_STATE_PATH, self._inference_module().get_state())
-        state = {"seed": self.seed, "num_timesteps": self.num_timesteps, "iterations": self.iterations,
-                 "env_spec": self._env_spec_json(), "algorithm": algorithm_state}
-        save_agent(path, type(self).__name__, SAVE_FORMAT, self.hyperparameters, state)
+        return {"iterations": self.iterations, "env_spec": self._env_spec_json(), "algorithm": algorithm_state}
+
+    def restore_checkpoint(self, state: dict[str, Any]) -> None:
+        """Kept until needed: the module gets the weights on the first ``predict``, the Algorithm
+        the whole state on the first ``learn``."""
+        self.iterations = int(state["iterations"])
+        self._saved_state = state["algorithm"]
 
     @classmethod
-    def load(cls, path: Any, env: Any = None, device: Any = "auto", **overrides: Any) -> RLlibAgent:
-        """The agent saved at ``path``; ``overrides`` change constructor arguments (e.g. more env
-        runners for a resumed run). ``env`` defaults to one made from the saved spec."""
-        hyperparameters, state = load_agent(path, cls.__name__, SAVE_FORMAT)
+    def rebuild(cls, hyperparameters: dict[str, Any], state: dict[str, Any], *, seed: Any, env: Any, device: Any,
+                verbose: int) -> RLlibAgent:
+        """``env`` defaults to one made from the saved spec (``load``'s overrides change constructor
+        arguments, e.g. more env runners for a resumed run)."""
         if env is None:
             if state.get("env_spec") is None:
-                raise ValueError(f"{path} records no env spec; pass env=")
+                raise ValueError(f"this {cls.__name__} was saved without an env spec; pass env= to load()")
             env = gym.make(gym.envs.registration.EnvSpec.from_json(state["env_spec"]))
-        agent = cls(env, seed=state["seed"], device=device, **{**hyperparameters, **overrides})
-        agent.num_timesteps, agent.iterations = int(state["num_timesteps"]), int(state["iterations"])
-        agent._saved_state = state["algorithm"]
-        return agent
+        return super().rebuild(hyperparameters, state, seed=seed, env=env, device=device, verbose=verbose)
 
     def _env_spec_json(self) -> str | None:
         if self.env_spec is None:

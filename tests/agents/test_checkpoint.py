@@ -1,5 +1,6 @@
 """agents.checkpoint: the one checkpoint format. State trees round-trip with their types, nothing in
-a saved file is a pickle, and older or foreign files are refused before anything is read."""
+a saved file is a pickle, and older or foreign files are refused before anything is read; the
+Checkpointed mixin saves and rebuilds an agent, its subclasses' own state included."""
 
 import json
 import pickle
@@ -10,8 +11,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from agents.checkpoint import (OlderCheckpointError, decode, encode, load_agent, load_arrays, read_meta,
-                               save_agent, save_arrays, space_from_json, space_to_json)
+from agents.checkpoint import (Checkpointed, OlderCheckpointError, decode, encode, load_agent, load_arrays,
+                               read_meta, save_agent, save_arrays, space_from_json, space_to_json)
 
 
 def trained_module_and_optimizer():
@@ -139,3 +140,128 @@ def test_an_older_zip_with_a_meta_json_beside_its_pickle_is_refused_as_older(tmp
         archive.writestr("weights.pt", b"\x80\x04not read")
     with pytest.raises(OlderCheckpointError, match="weights.pt"):
         load_agent(older, "Net", 1)
+
+
+# -- the Checkpointed mixin -------------------------------------------------------------------------
+class ToyAgent(Checkpointed):
+    """A linear policy nudged by random steps: weights and a generator to restore, two hyper-parameters."""
+
+    save_format = 1
+
+    def __init__(self, env=None, seed=0, device="auto", verbose=0, width=3, step=0.5):
+        self.env, self.seed, self.device, self.verbose = env, seed, device, verbose
+        self.hyperparameters = {"width": width, "step": step}
+        self.num_timesteps = 0
+        self.weights = torch.zeros(width, dtype=torch.float64)
+        self.rng = np.random.default_rng(seed)
+
+    def learn(self, total_timesteps):
+        for _ in range(total_timesteps):
+            self.weights += self.hyperparameters["step"] * torch.from_numpy(self.rng.normal(size=len(self.weights)))
+        self.num_timesteps += total_timesteps
+        return self
+
+    def predict(self, observation):
+        return float(self.weights @ torch.as_tensor(observation, dtype=torch.float64))
+
+    def checkpoint_state(self):
+        return {"weights": self.weights, "rng": self.rng.bit_generator.state}
+
+    def restore_checkpoint(self, state):
+        self.weights = state["weights"]
+        self.rng.bit_generator.state = state["rng"]
+
+
+class SizedToyAgent(ToyAgent):
+    """A subclass with state of its own, sized from its saved state: it needs no env to be rebuilt."""
+
+    save_format = 2
+
+    def __init__(self, env=None, seed=0, device="auto", verbose=0, width=None, step=0.5):
+        if width is None:
+            if env is None:
+                raise ValueError("SizedToyAgent is sized from its env; pass env=")
+            width = env.observation_space.shape[0]
+        super().__init__(env, seed, device, verbose, width, step)
+        self.hyperparameters.pop("width")
+        self.episodes = 0
+
+    def checkpoint_state(self):
+        return super().checkpoint_state() | {"width": len(self.weights), "episodes": self.episodes}
+
+    def restore_checkpoint(self, state):
+        super().restore_checkpoint(state)
+        self.episodes = state["episodes"]
+
+    @classmethod
+    def rebuild(cls, hyperparameters, state, *, seed, env, device, verbose):
+        agent = cls(env=None, seed=seed, device=device, verbose=verbose, width=state["width"], **hyperparameters)
+        agent.env = env
+        return agent
+
+
+class StatelessToyAgent(ToyAgent):
+    """An agent whose hyper-parameters are all it has (the default, empty state)."""
+
+    save_format = 1
+    checkpoint_state = Checkpointed.checkpoint_state
+    restore_checkpoint = Checkpointed.restore_checkpoint
+
+
+def test_a_checkpointed_agent_round_trips_and_continues_identically(tmp_path):
+    agent = ToyAgent(seed=3, width=4, step=0.25).learn(10)
+    agent.save(tmp_path / "toy")
+    loaded = ToyAgent.load(tmp_path / "toy.zip", verbose=1)
+    assert loaded.hyperparameters == agent.hyperparameters == {"width": 4, "step": 0.25}
+    assert (loaded.seed, loaded.num_timesteps, loaded.verbose, loaded.env) == (3, 10, 1, None)
+    observation = np.arange(4.0)
+    assert loaded.predict(observation) == agent.predict(observation)
+    agent.learn(5)
+    loaded.learn(5)  # the restored generator continues where the saved one stopped
+    assert torch.equal(loaded.weights, agent.weights) and loaded.num_timesteps == 15
+    meta = read_meta(tmp_path / "toy.zip")
+    assert meta["class"] == "ToyAgent" and meta["format"] == 1 and meta["hyperparameters"] == agent.hyperparameters
+    assert sorted(meta["state"]) == ["agent", "num_timesteps", "seed"]
+
+
+def test_load_overrides_constructor_arguments_and_refuses_unknown_ones(tmp_path):
+    ToyAgent(seed=1).learn(2).save(tmp_path / "toy.zip")
+    env = object()
+    faster = ToyAgent.load(tmp_path / "toy.zip", env=env, step=2.0)
+    assert faster.hyperparameters == {"width": 3, "step": 2.0} and faster.env is env
+    with pytest.raises(TypeError, match="not an argument of its constructor: steps"):
+        ToyAgent.load(tmp_path / "toy.zip", steps=2.0)
+
+
+def test_a_subclass_state_and_rebuild_are_used(tmp_path):
+    class Env:
+        observation_space = spaces.Box(-1.0, 1.0, (5,), np.float64)
+
+    agent = SizedToyAgent(env=Env(), seed=7).learn(6)
+    agent.episodes = 2
+    agent.save(tmp_path / "sized")
+    loaded = SizedToyAgent.load(tmp_path / "sized.zip")  # no env: sized from the saved state
+    assert loaded.episodes == 2 and loaded.num_timesteps == 6 and loaded.env is None
+    assert torch.equal(loaded.weights, agent.weights) and loaded.hyperparameters == {"step": 0.5}
+    observation = np.linspace(-1.0, 1.0, 5)
+    assert loaded.predict(observation) == agent.predict(observation)
+
+
+def test_an_agent_without_state_of_its_own_round_trips(tmp_path):
+    StatelessToyAgent(seed=2, step=0.1).learn(4).save(tmp_path / "stateless.zip")
+    assert read_meta(tmp_path / "stateless.zip")["state"]["agent"] is None
+    loaded = StatelessToyAgent.load(tmp_path / "stateless.zip")
+    assert (loaded.seed, loaded.num_timesteps, loaded.hyperparameters) == (2, 4, {"width": 3, "step": 0.1})
+
+
+def test_another_class_or_state_format_is_refused(tmp_path):
+    ToyAgent(seed=0).save(tmp_path / "toy.zip")
+    with pytest.raises(ValueError, match="holds a ToyAgent, not a SizedToyAgent"):
+        SizedToyAgent.load(tmp_path / "toy.zip")
+
+    class NewerToyAgent(ToyAgent):
+        save_format = 2
+
+    NewerToyAgent.__name__ = "ToyAgent"  # the same class after its state layout changed
+    with pytest.raises(OlderCheckpointError, match="state format 1"):
+        NewerToyAgent.load(tmp_path / "toy.zip")

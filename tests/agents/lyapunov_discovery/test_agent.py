@@ -96,7 +96,7 @@ def test_the_checkpoint_keeps_the_tokens_and_evaluates_nothing(discovered_run, t
     import torch
 
     from agents.checkpoint import load_agent, save_agent
-    from agents.lyapunov_discovery.agent import SAVE_FORMAT, LyapunovDiscoveryAgent
+    from agents.lyapunov_discovery.agent import LyapunovDiscoveryAgent
     from envs.control.autonomous_env import AutonomousEnv
 
     env = AutonomousEnv("stable_linear")
@@ -111,12 +111,13 @@ def test_the_checkpoint_keeps_the_tokens_and_evaluates_nothing(discovered_run, t
     assert again.certificate == agent.certificate and again.num_timesteps == agent.num_timesteps
     saved, loaded = agent.policy.state_dict(), again.policy.state_dict()
     assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
-    hyperparameters, state = load_agent(tmp_path / "again.zip", "LyapunovDiscoveryAgent", SAVE_FORMAT)
-    state["certificate"]["expression_srepr"] = "__import__('os').system('touch planted')"
-    save_agent(tmp_path / "planted", "LyapunovDiscoveryAgent", SAVE_FORMAT, hyperparameters, state)
+    save_format = LyapunovDiscoveryAgent.save_format
+    hyperparameters, state = load_agent(tmp_path / "again.zip", "LyapunovDiscoveryAgent", save_format)
+    state["agent"]["certificate"]["expression_srepr"] = "__import__('os').system('touch planted')"
+    save_agent(tmp_path / "planted", "LyapunovDiscoveryAgent", save_format, hyperparameters, state)
     assert LyapunovDiscoveryAgent.load(tmp_path / "planted.zip", env=env).expression == agent.expression
-    state["sequence"] = [0]  # an operator without operands
-    save_agent(tmp_path / "broken", "LyapunovDiscoveryAgent", SAVE_FORMAT, hyperparameters, state)
+    state["agent"]["sequence"] = [0]  # an operator without operands
+    save_agent(tmp_path / "broken", "LyapunovDiscoveryAgent", save_format, hyperparameters, state)
     with pytest.raises(ValueError, match="incomplete"):
         LyapunovDiscoveryAgent.load(tmp_path / "broken.zip", env=env)
 
