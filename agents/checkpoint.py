@@ -146,10 +146,10 @@ def read_meta(path: Any) -> dict[str, Any]:
     return _open(path)[0]
 
 
-def load_agent(path: Any, class_name: str | tuple[str, ...], save_format: int,
-               device: Any = "cpu") -> tuple[dict[str, Any], Any]:
+def load_agent(path: Any, class_name: str | tuple[str, ...], save_format: int) -> tuple[dict[str, Any], Any]:
     """(hyper-parameters, state tree) of an agent saved by :func:`save_agent` as ``class_name`` (or
-    one of several names) with ``save_format``; tensors are placed on ``device``."""
+    one of several names) with ``save_format``. Tensors come back on the CPU (``load_state_dict``
+    copies them to a module's device)."""
     from safetensors.torch import load as safetensors_load
 
     meta, archive_bytes = _open(path, with_tensors=True)
@@ -161,8 +161,6 @@ def load_agent(path: Any, class_name: str | tuple[str, ...], save_format: int,
             f"{path} holds a {meta['class']} in state format {meta.get('format')}; this rlkit reads format "
             f"{save_format} (it was written by another rlkit version: retrain, or evaluate it with that version)")
     tensors = safetensors_load(archive_bytes)
-    if device is not None and str(device) != "cpu":
-        tensors = {k: v.to(device) for k, v in tensors.items()}
     return decode(meta.get("hyperparameters", {}), {}), decode(meta["state"], tensors)
 
 
@@ -281,7 +279,8 @@ def save_arrays(path: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any]) 
             raise TypeError(f"array {name!r} holds Python objects; only numeric arrays can be saved")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    encoded_meta = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    encoded, _ = encode(meta)  # standard JSON: non-finite floats (an unbounded space's Box) as in a state tree
+    encoded_meta = np.frombuffer(json.dumps(encoded, allow_nan=False).encode(), dtype=np.uint8)
     with target.open("wb") as handle:
         np.savez(handle, **{META_ARRAY: encoded_meta}, **arrays)
 
@@ -302,7 +301,7 @@ def load_arrays(path: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if META_ARRAY not in arrays:
         raise ValueError(f"{source} is not an rlkit array file (no {META_ARRAY})")
     try:
-        meta = json.loads(arrays.pop(META_ARRAY).tobytes().decode())
+        meta = decode(json.loads(arrays.pop(META_ARRAY).tobytes().decode()), {})
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{source}: its metadata is not valid JSON ({error})") from None
     return arrays, meta

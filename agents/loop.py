@@ -20,10 +20,13 @@ Usage inside ``learn``::
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
+
+log = logging.getLogger(__name__)
 
 
 class HostLogging:
@@ -95,6 +98,7 @@ class StepCounterProgressBar(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
+        self.bar.update(self.model.num_timesteps - self.shown)  # steps counted after the last iteration
         self.bar.refresh()
         self.bar.close()
 
@@ -155,6 +159,10 @@ class IterationLoop:
         return keep_going
 
     def finish(self) -> None:
-        """End of ``learn``: the final scalars are dumped and the host's end-of-training work runs."""
+        """End of ``learn``: the final scalars are dumped and the host's end-of-training work runs; a
+        stop by the loop's own NaN guard is logged (the host's guard reports its own)."""
+        if self.stop_reason is not None:
+            log.warning("%s stopped training at step %d: %s", type(self.agent).__name__,
+                        self.agent.num_timesteps, self.stop_reason)
         self.agent.logger.dump(self.agent.num_timesteps)
         self.callback.on_training_end()

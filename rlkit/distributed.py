@@ -15,6 +15,7 @@ directory (checkpoints, metrics.csv) and gets a summary.json saying so.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -164,11 +165,13 @@ def tune_sweep(configs: list[DictConfig], jobs: list[list[str]], root: Path,
         tune_config=tune.TuneConfig(scheduler=scheduler, metric="mean_return", mode="max"),
         run_config=tune.RunConfig(storage_path=str(Path(root, "tune").absolute()), name="sweep", verbose=0),
     )
-    grid = tuner.fit()
-    # Tune keeps its own state as pickles (tuner.pkl, each trial's params.pkl) beside the JSON; the
-    # runs are in their run directories, and nothing a sweep leaves behind may be a pickle
-    for pickled in Path(root, "tune").rglob("*.pkl"):
-        pickled.unlink()
+    try:
+        grid = tuner.fit()
+    finally:
+        # Tune keeps its own state as pickles (tuner.pkl, params.pkl, a cloudpickled
+        # basic-variant-state-*.json, pickles hex-encoded in experiment_state-*.json); every trial's
+        # results are in its run directory, and nothing a sweep leaves behind may be a pickle
+        shutil.rmtree(Path(root, "tune"), ignore_errors=True)
     summaries, labels = [], trial_labels(jobs)
     for number, cfg in enumerate(configs):
         summary = _read_or_mark_stopped(Path(_absolute(cfg).run_dir), cfg)

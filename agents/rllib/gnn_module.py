@@ -92,7 +92,8 @@ class GNNPPOModule(TorchRLModule, ValueFunctionAPI):
 
 
 class RLlibGNNPPO(RLlibAgent):
-    """RLlib PPO with the football GNN as its RLModule (``agent=rllib_gnn_ppo``).
+    """RLlib PPO with the football GNN as its RLModule (``agent=rllib_gnn_ppo``); the football env
+    is built with its graph representation (``env_requirements``).
 
     Args (besides :class:`RLlibAgent`'s, but for ``model``: the module is this one):
         gnn: ``gcn`` or ``gat`` layers, as in :class:`agents.gnn_dqn.networks.GNNFeaturesExtractor`.
@@ -105,6 +106,8 @@ class RLlibGNNPPO(RLlibAgent):
         root_weight: the GCN layers add a separate transform of each node's own features.
         head_hiddens: the policy and value MLP widths on the embedding (None: [64]).
     """
+
+    env_requirements = {"representation": "graph"}
 
     algorithm = "PPO"
     supported_action_spaces = (spaces.Discrete, spaces.MultiDiscrete)

@@ -111,7 +111,7 @@ class SB3Persistence:
         ``learn`` starts from a reset rather than from the saved last observation, as in SB3."""
         from stable_baselines3.common.utils import check_for_correct_spaces, get_system_info
 
-        hyperparameters, state = load_agent(path, cls.__name__, cls.save_format, device="cpu")
+        hyperparameters, state = load_agent(path, cls.__name__, cls.save_format)
         if print_system_info:
             print("== CURRENT SYSTEM INFO ==")
             get_system_info()
@@ -137,9 +137,8 @@ class SB3Persistence:
             agent._restore_attributes(state, keep_last_observation=True)  # as SB3: before the setup
             agent._setup_model()
         agent._restore(state, keep_last_observation=env is None or not force_reset)
-        for name, value in overrides.items():
-            if name not in accepted:
-                setattr(agent, name, value)
+        for name, value in overrides.items():  # as SB3's load: keyword arguments win over the saved values
+            setattr(agent, name, value)
         return agent
 
     def _rebuild_action_noise(self) -> None:

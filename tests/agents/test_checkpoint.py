@@ -109,9 +109,9 @@ def test_older_and_foreign_files_are_refused_without_unpickling(tmp_path):
 def test_arrays_round_trip_and_pickles_are_refused(tmp_path):
     arrays = {"observations": np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32),
               "dones": np.array([0, 1, 0, 0], dtype=np.bool_)}
-    save_arrays(tmp_path / "buffer.npz", arrays, {"pos": 2, "full": False})
+    save_arrays(tmp_path / "buffer.npz", arrays, {"pos": 2, "full": False, "high": [float("inf"), 1.0]})
     back, meta = load_arrays(tmp_path / "buffer.npz")
-    assert meta == {"pos": 2, "full": False} and sorted(back) == sorted(arrays)
+    assert meta == {"pos": 2, "full": False, "high": [float("inf"), 1.0]} and sorted(back) == sorted(arrays)
     for name in arrays:
         assert back[name].dtype == arrays[name].dtype and np.array_equal(back[name], arrays[name])
 

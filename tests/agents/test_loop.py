@@ -51,10 +51,12 @@ def test_the_host_stops_training_and_later_iterations_do_not_run():
     assert loop.after_iteration(10) is False and agent.num_timesteps == 20
 
 
-def test_a_non_finite_loss_stops_training_without_a_host():
+def test_a_non_finite_loss_stops_training_without_a_host_and_says_so(caplog):
     agent = Learner([1.0, float("nan"), 0.5])
-    loop = agent.learn(100)
+    with caplog.at_level("WARNING", logger="agents.loop"):
+        loop = agent.learn(100)
     assert loop.stopped and agent.num_timesteps == 20 and loop.stop_reason == "toy/loss became nan"
+    assert "Learner stopped training at step 20: toy/loss became nan" in caplog.text
 
 
 def test_the_progress_bar_follows_the_step_counter():
@@ -65,6 +67,13 @@ def test_the_progress_bar_follows_the_step_counter():
     loop = agent.learn(35, progress_bar=True, batch=7)
     bar = next(c for c in loop.callback.callbacks if isinstance(c, StepCounterProgressBar))
     assert bar.bar.total == 35 and bar.bar.n == 35
+
+    loop = IterationLoop(agent, 20, None, True, True, "toy")
+    loop.after_iteration(10)
+    agent.num_timesteps += 5  # steps counted outside the iterations (a search's last find) still show
+    loop.finish()
+    bar = next(c for c in loop.callback.callbacks if isinstance(c, StepCounterProgressBar))
+    assert bar.bar.n == 15
 
 
 @pytest.mark.parametrize("given", [None, [], "function"])

@@ -145,8 +145,7 @@ def test_asha_sweep_stops_weak_trials_through_tune(cli, runs_root, local_ray):
     assert "completed" in statuses and "stopped_by_scheduler" in statuses
     for summary in summaries:  # a stopped trial ran fewer steps than a finished one
         assert (summary["num_timesteps"] < 512) == (summary["status"] == "stopped_by_scheduler")
-    assert (root / "tune" / "sweep").is_dir()
-    assert not list(root.rglob("*.pkl"))  # Tune's own pickled state is removed after the sweep
+    assert not (root / "tune").exists()  # Tune's own state (pickles among it) is removed after the sweep
 
 
 # -- the driver dies ---------------------------------------------------------------------------

@@ -128,6 +128,15 @@ def test_sac_keeps_its_entropy_coefficient(tmp_path):
     assert loaded.target_entropy == agent.target_entropy
 
 
+def test_keyword_arguments_to_load_win_over_saved_values_as_in_sb3(tmp_path):
+    agent = build("DQN")
+    agent.learn(32)
+    agent.save(tmp_path / "agent.zip")
+    loaded = sb3.DQN.load(tmp_path / "agent.zip", env=gym.make("CartPole-v1"), device="cpu", learning_starts=7,
+                          exploration_rate=0.5)
+    assert agent.learning_starts == 16 and loaded.learning_starts == 7 and loaded.exploration_rate == 0.5
+
+
 @pytest.mark.parametrize("name", ["PPO", "DQN", "SAC", "TD3"])
 def test_a_resumed_agent_learns_as_after_sb3s_own_load(name, tmp_path):
     agent = build(name)
