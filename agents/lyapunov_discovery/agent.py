@@ -63,7 +63,7 @@ class LyapunovDiscoveryAgent(Checkpointed, HostLogging):
             ``x1 .. xn`` in the system's state order.
         decrease: ``"strict"`` (dV/dt < 0: asymptotic stability) or ``"weak"`` (dV/dt <= 0: stability).
         batch_size, learning_rate, epsilon, entropy_weight, n_score_states, ball, width, layers, heads:
-            the search (:data:`~agents.lyapunov_discovery.search.SEARCH_DEFAULTS`).
+            the search (:func:`~agents.lyapunov_discovery.search.discover`; these defaults are the only ones).
         max_depth, max_boxes: the interval verifier's splits per box path and boxes per candidate.
         z3: also ask z3 when V and the dynamics are polynomials (its verdict goes into the certificate).
     """

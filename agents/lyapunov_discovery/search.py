@@ -27,12 +27,6 @@ from agents.lyapunov_discovery.falsifier import decrease_margin, falsify, violat
 from agents.lyapunov_discovery.policy import ExpressionTransformer, risk_seeking_loss
 from agents.lyapunov_discovery.region import region_around_origin, sample_with_subspaces
 
-SEARCH_DEFAULTS: dict[str, Any] = dict(
-    batch_size=200, iterations=100, learning_rate=3e-4, epsilon=0.1, entropy_weight=0.005, n_score_states=500,
-    ball=0.05, width=64, layers=2, heads=4, decrease="strict",
-)
-
-
 @dataclass
 class DiscoveryResult:
     """The first candidate that survived the falsifier (None if none did), its SymPy form (``e - e(0)``),
@@ -51,29 +45,29 @@ class DiscoveryResult:
 Verifier = Callable[[Any], tuple[bool, Any, "np.ndarray | None"]]
 
 
-def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifier | None = None,
-             policy: ExpressionTransformer | None = None, callback: Callable[[dict], bool] | None = None,
-             **settings: Any) -> DiscoveryResult:
+def discover(system: Any, library: TokenLibrary, *, seed: int, batch_size: int, iterations: int,
+             learning_rate: float, epsilon: float, entropy_weight: float, n_score_states: int, ball: float,
+             width: int, layers: int, heads: int, decrease: str, verifier: Verifier | None = None,
+             policy: ExpressionTransformer | None = None,
+             callback: Callable[[dict], bool] | None = None) -> DiscoveryResult:
     """Search for a Lyapunov function of ``system`` (an :class:`envs.control.autonomous.AutonomousSystem`)
-    on its region; ``settings`` override :data:`SEARCH_DEFAULTS`. ``verifier(expression)`` returns
-    (holds, its result, a counterexample or None); without one the first falsifier survivor is returned.
-    ``policy`` continues training a given transformer (else a new one from ``seed``); ``callback(record)``
-    gets each iteration's record and stops the search by returning False."""
-    unknown = set(settings) - set(SEARCH_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown discovery settings {sorted(unknown)}; allowed: {sorted(SEARCH_DEFAULTS)}")
+    on its region. The settings have no defaults here: they are
+    :class:`~agents.lyapunov_discovery.agent.LyapunovDiscoveryAgent`'s (its constructor documents them;
+    ``iterations``: policy updates of ``batch_size`` sampled expressions). ``verifier(expression)``
+    returns (holds, its result, a counterexample or None); without one the first falsifier survivor is
+    returned. ``policy`` continues training a given transformer (else a new one from ``seed``);
+    ``callback(record)`` gets each iteration's record and stops the search by returning False."""
     if library.n_states != system.n_states:
         raise ValueError(f"the library has {library.n_states} state variables, {system.name} has {system.n_states}")
-    h = {**SEARCH_DEFAULTS, **settings}
-    decrease_margin(h["decrease"])  # a known decrease
+    decrease_margin(decrease)  # a known decrease
     started = time.perf_counter()
     torch.manual_seed(seed)
     if policy is None:
-        policy = ExpressionTransformer(library, h["width"], h["layers"], h["heads"])
-    optimizer = torch.optim.Adam(policy.parameters(), lr=h["learning_rate"])
+        policy = ExpressionTransformer(library, width, layers, heads)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    low, high, radius = region_around_origin(*system.region, h["ball"])
-    states = sample_with_subspaces(low, high, radius, h["n_score_states"], generator)
+    low, high, radius = region_around_origin(*system.region, ball)
+    states = sample_with_subspaces(low, high, radius, n_score_states, generator)
     origin = torch.zeros(1, len(low), dtype=torch.float64)
     scores: dict[tuple[int, ...], float] = {}
     refused: set[tuple[int, ...]] = set()  # falsifier survivors the verifier did not prove: never rewarded again
@@ -98,20 +92,20 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifi
             if V is None:
                 scores[key] = 0.0
             else:
-                failing = violation(V, system.f, states, h["decrease"]).detach()
+                failing = violation(V, system.f, states, decrease).detach()
                 scores[key] = float((failing < 0).double().mean()) if torch.isfinite(failing).all() else 0.0
         return scores[key]
 
-    for iteration in range(h["iterations"]):
-        samples = policy.sample(h["batch_size"], generator)
+    for iteration in range(iterations):
+        samples = policy.sample(batch_size, generator)
         rewards = np.array([score(s) for s in samples.sequences])
         for index in np.flatnonzero(rewards == 1.0):
             sequence = samples.sequences[index]
             if tuple(sequence) in refused:  # a repeat within this batch
                 rewards[index] = 0.0
                 continue
-            result = falsify(candidate(sequence), system.f, low, high, ball=h["ball"], seed=seed + iteration,
-                             decrease=h["decrease"])
+            result = falsify(candidate(sequence), system.f, low, high, ball=ball, seed=seed + iteration,
+                             decrease=decrease)
             counterexamples = result.counterexamples[:16].detach()
             if not result.falsified:
                 survivors += 1
@@ -124,7 +118,7 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifi
                     verdict = verdicts[str(expression)]
                 if verdict[0]:
                     history.append({"iteration": iteration, "best": 1.0,
-                                    "quantile": float(np.quantile(rewards, 1 - h["epsilon"]))})
+                                    "quantile": float(np.quantile(rewards, 1 - epsilon))})
                     return DiscoveryResult(sequence, expression, iteration, time.perf_counter() - started, history,
                                            survivors, survivors - 1, verdict[1])
                 refused.add(tuple(sequence))
@@ -133,7 +127,7 @@ def discover(system: Any, library: TokenLibrary, seed: int = 0, verifier: Verifi
             states = torch.cat([states, counterexamples])  # feed the counterexamples back
             scores.clear()  # scores on the grown set
             rewards[index] = score(sequence)
-        loss, quantile = risk_seeking_loss(policy, samples.sequences, rewards, h["epsilon"], h["entropy_weight"])
+        loss, quantile = risk_seeking_loss(policy, samples.sequences, rewards, epsilon, entropy_weight)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -1,7 +1,7 @@
 """Suite ``market_data``: load and replay throughput of the market-making data layer, one core.
 
-Default data: the full Binance recording of ``../shared/data/lob`` when present, else the shipped
-minute. Measures:
+Data (``data=``): a recording file; by default the Binance BTCUSDT minute shipped in
+``envs/market_making/data/samples`` (as every market-making suite). Measures:
 
 - load time from the raw file (parse + validate) and from the parquet cache;
 - Numba start of the book kernels, cold (fresh cache folder, in a fresh process) and with the
@@ -68,15 +68,15 @@ print(json.dumps({"seconds": time.perf_counter() - t}))
 
 
 def run(out_dir: Path, data: str = "", repeats: int = 5, compile_times: bool = True) -> None:
-    """Time loading and replaying ``data`` (default: the full shared recording if present, else the
-    shipped minute); writes results.csv and results.md."""
+    """Time loading and replaying ``data`` (a recording file; default: the shipped Binance minute);
+    writes results.csv and results.md."""
     import numpy as np
 
     from envs.market_making.data import L2Book, load_events
     from envs.market_making.data.book import ticks_of
-    from rlkit.bench.market_making_engine import default_recording
+    from rlkit.bench.market_making_engine import recording
 
-    path = Path(data) if data else default_recording()
+    path = recording(data)
     rows = []
     if compile_times:
         started = numba_cold_and_warm(COMPILE_SCRIPT)
@@ -91,23 +91,22 @@ def run(out_dir: Path, data: str = "", repeats: int = 5, compile_times: bool = T
     n = len(table)
     ticks = ticks_of(table)
 
-    def bare() -> float:
+    def fresh_book() -> L2Book:
         book = L2Book.for_table(table)
         book.bid[:] = 0.0  # touch the pages outside the timing of the replay itself
-        return best_of(lambda: book.apply(table), 1).best
+        return book
 
     replay_touch = replay_touch_kernel()
     n_messages = int(np.count_nonzero(table.flags & 1))
     out_bid, out_ask = np.empty(n_messages, np.int64), np.empty(n_messages, np.int64)
 
-    def touch() -> float:
-        book = L2Book.for_table(table)
-        return best_of(lambda: replay_touch(book.bid, book.ask, book.over_bid, book.over_ask, book.state, table.kind,
-                                            table.side, ticks, table.qty, table.flags, out_bid, out_ask), 1).best
+    def touch(book: L2Book) -> None:
+        replay_touch(book.bid, book.ask, book.over_bid, book.over_ask, book.state, table.kind, table.side, ticks,
+                     table.qty, table.flags, out_bid, out_ask)
 
-    # a fresh book per repeat, built outside the timing: best of the timed replays
-    bare_s = _best_fresh(bare, repeats)
-    touch_s = _best_fresh(touch, repeats)
+    # a fresh book per call (warm-up included), built outside the timing: best of the timed replays
+    bare_s = best_of(lambda book: book.apply(table), repeats, warmup=1, setup=fresh_book).best
+    touch_s = best_of(touch, repeats, warmup=1, setup=lambda: L2Book.for_table(table)).best
     dict_s = best_of(lambda: dict_replay(table.kind, table.side, table.price, table.qty), max(1, repeats // 2)).best
     for case, seconds in ((f"replay, numba book, bare kernel, best of {repeats}", bare_s),
                           (f"replay, numba book + touch after each message, best of {repeats}", touch_s),
@@ -118,9 +117,3 @@ def run(out_dir: Path, data: str = "", repeats: int = 5, compile_times: bool = T
         f"data: `{path.name}`, {n:,} rows ({n_messages:,} messages)."))
     print(markdown_table(result))
 
-
-def _best_fresh(timed_replay, repeats: int) -> float:
-    """Best of ``repeats`` calls of ``timed_replay`` (which times its own replay on a fresh book),
-    after one untimed warm-up call."""
-    timed_replay()
-    return min(timed_replay() for _ in range(repeats))

@@ -1,7 +1,9 @@
 """Suite ``market_making_engine``: throughput of the market-making core, one core.
 
-Default data: the full Binance recording of ``../shared/data/lob`` when present (the 138,000-row
-recording hftbacktest was measured on), else the shipped minute. Parts (``parts=``):
+Data (``data=``): a recording file; by default (``data=""``) the Binance BTCUSDT minute shipped in
+``envs/market_making/data/samples`` (``SAMPLES["binance"]``), so the figures depend on nothing
+outside the repository. Name the full recording hftbacktest was measured on (138,000 rows) with
+``data=<path>`` to measure on it. Parts (``parts=``):
 
 - ``compile``: the engine and the strategy loop below started in a fresh process with an empty Numba
   cache (cold) and with the cache that run left (warm): import, load of the shipped minute, first run;
@@ -26,19 +28,17 @@ from pathlib import Path
 from rlkit.bench.report import machine_description, markdown_table, write_table
 from rlkit.bench.timing import best_of, calls_within, numba_cold_and_warm
 
-# beside the repository, where the shared data lives; not shipped, so optional
-FULL_RECORDING = (Path(__file__).resolve().parents[3] / "shared" / "data" / "lob"
-                  / "binance_spot_btcusdt_20240808.jsonl.gz")
 DT_NS = 100_000_000
 LATENCY_NS = 10_000_000
 PARTS = ("compile", "replay", "env", "batched")
 
 
-def default_recording() -> Path:
-    """The full shared Binance recording when present, else the minute shipped with the package."""
+def recording(data: str = "") -> Path:
+    """The recording the market-making suites replay: ``data`` (a file) or, when empty, the Binance
+    minute shipped with the package."""
     from envs.market_making.data import SAMPLES
 
-    return FULL_RECORDING if FULL_RECORDING.exists() else Path(SAMPLES["binance"])
+    return Path(data) if data else Path(SAMPLES["binance"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -220,8 +220,8 @@ def run(
     games: list = [64, 256, 1024],  # noqa: B006
     batched_seconds: float = 5.0,
 ) -> None:
-    """Run the chosen ``parts`` on ``data`` (default: the full shared recording if present, else the
-    shipped minute); writes results.csv and results.md."""
+    """Run the chosen ``parts`` on ``data`` (a recording file; default: the shipped Binance minute);
+    writes results.csv and results.md."""
     import torch
 
     from envs.market_making.data import load_events
@@ -230,7 +230,7 @@ def run(
     if unknown:
         raise ValueError(f"unknown parts {unknown}; allowed: {', '.join(PARTS)}")
     torch.set_num_threads(1)
-    path = Path(data) if data else default_recording()
+    path = recording(data)
     table = load_events(path)
     rows: list[dict] = []
     if "compile" in parts:

@@ -1,7 +1,7 @@
 """Suite ``market_making_replay``: our compiled replay core against hftbacktest, side by side.
 
-One process, one recording (default: the full Binance BTCUSDT spot recording of
-``../shared/data/lob`` when present, else the shipped first minute), four cases timed interleaved
+One process, one recording (``data=``, a file; default: the Binance BTCUSDT spot minute shipped in
+``envs/market_making/data/samples``), four cases timed interleaved
 (one run of each per repeat, medians reported), every timing warm (compilation excluded):
 
 ==============================  ===============================================================
@@ -64,14 +64,15 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rlkit.bench.market_making_engine import default_recording
+from rlkit.bench.market_making_engine import recording
 from rlkit.bench.report import bar_plot, machine_description, write_table
-from rlkit.bench.timing import numba_cold_and_warm
+from rlkit.bench.timing import best_of, interleaved, numba_cold_and_warm
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -353,13 +354,12 @@ def compare_books(ours: tuple[dict, dict], theirs: np.ndarray, tick_size: float)
 
 # -- the suite --------------------------------------------------------------------------------------
 def run(out_dir: Path, data: str = "", repeats: int = 5, compile_times: bool = True) -> None:
-    """Time the four cases interleaved ``repeats`` times on ``data`` (default: the full shared
-    recording if present, else the shipped minute); write results.csv/.md, checks.csv/.md and
-    ``replay.png``."""
+    """Time the four cases interleaved ``repeats`` times on ``data`` (a recording file; default: the
+    shipped Binance minute); write results.csv/.md, checks.csv/.md and ``replay.png``."""
     from envs.market_making.data import load_events
 
     out_dir = Path(out_dir)
-    path = Path(data) if data else default_recording()
+    path = recording(data)
     table = load_events(path)
     n = len(table)
     version = hftbacktest_version()
@@ -367,25 +367,18 @@ def run(out_dir: Path, data: str = "", repeats: int = 5, compile_times: bool = T
     missing = f"not run: hftbacktest not installed ({PIP_LINE})"
     events = hftbacktest_events(table) if have_hbt else None
 
-    # warm-up: compile (or load from cache) every kernel; first-call times kept for the table
-    first_call: dict[tuple, float] = {}
-    for case in CASES:
+    def case_run(case: tuple) -> Callable[[], dict[str, Any]]:
         _, engine, queue, _ = case
-        if engine == "hftbacktest" and not have_hbt:
-            continue
-        start = time.perf_counter()
-        _hbt_run(events, table.tick_size, queue) if engine == "hftbacktest" else _ours_run(table, queue)
-        first_call[case] = time.perf_counter() - start
+        if engine == "hftbacktest":
+            return lambda: _hbt_run(events, table.tick_size, queue)
+        return lambda: _ours_run(table, queue)
 
+    calls = {case: case_run(case) for case in CASES if case[1] != "hftbacktest" or have_hbt}
+    # warm-up: compile (or load from cache) every kernel; first-call times kept for the table
+    first_call = {case: best_of(call, 1).best for case, call in calls.items()}
+    # each run times its own replay (and hftbacktest's setup apart): the results, not the Timing's times
     runs: dict[tuple, list[dict]] = {case: [] for case in CASES}
-    for _ in range(repeats):
-        for case in CASES:
-            _, engine, queue, _ = case
-            if engine == "hftbacktest":
-                if have_hbt:
-                    runs[case].append(_hbt_run(events, table.tick_size, queue))
-            else:
-                runs[case].append(_ours_run(table, queue))
+    runs.update({case: timing.results for case, timing in interleaved(calls, repeats).items()})
 
     rows, labels, values = [], [], []
     for case in CASES:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,19 +38,40 @@ class Timing:
         return self.results[-1]
 
 
-def best_of(call: Callable[[], Any], repeats: int = 5, warmup: int = 0) -> Timing:
+def best_of(call: Callable[..., Any], repeats: int = 5, warmup: int = 0,
+            setup: Callable[[], Any] | None = None) -> Timing:
     """Call ``call`` ``warmup`` times untimed, then ``repeats`` times timed; the best time wins
-    (the least disturbed by the rest of the machine)."""
+    (the least disturbed by the rest of the machine). With ``setup``, every call (warm-up ones
+    too) is ``call(setup())``, the setup outside the timing (e.g. a fresh book per replay)."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
+
+    def arguments() -> tuple:
+        return () if setup is None else (setup(),)
+
     for _ in range(warmup):
-        call()
+        call(*arguments())
     times, results = [], []
     for _ in range(repeats):
+        args = arguments()
         start = time.perf_counter()
-        results.append(call())
+        results.append(call(*args))
         times.append(time.perf_counter() - start)
     return Timing(times, results)
+
+
+def interleaved(calls: Mapping[Hashable, Callable[[], Any]], repeats: int) -> dict[Hashable, Timing]:
+    """``repeats`` rounds calling each of ``calls`` once in turn, timed (so a drift of the machine
+    falls on every call alike, for side-by-side comparisons); the :class:`Timing` of each key."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    timings = {key: Timing([], []) for key in calls}
+    for _ in range(repeats):
+        for key, call in calls.items():
+            start = time.perf_counter()
+            timings[key].results.append(call())
+            timings[key].times.append(time.perf_counter() - start)
+    return timings
 
 
 def best_seconds_per_call(calls: Sequence[Callable[[], Any]], min_seconds: float, repeats: int = 7,

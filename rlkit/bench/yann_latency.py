@@ -7,9 +7,13 @@ Both sides get the same feasible states. The YANN takes a batch per call (under
 batch figure is ``batch`` calls. Each figure is the best of seven timed repeats
 (:func:`rlkit.bench.timing.best_seconds_per_call`).
 
-The systems: ``double_integrator`` (the YANN tutorial's), ``cstr`` (the CSTR regulated to its
-0.87 mol/L steady state; theta = x, 2 numbers) and ``cstr_tracking`` (the CSTR env's tracking MPC;
-theta = (x, x_ref), 4 numbers, references in the box around the setpoint schedule). The ``yann``
+The systems are env configs (``rlkit/conf/env/<name>.yaml``), each posed as its explicit MPC agent
+poses it (:func:`agents.mpc.tracking_problem` on the env's plant): ``<env>`` tracks the observed
+reference exactly when the env observes one (theta = (x, x_ref)) and regulates to the system's
+equilibrium otherwise (theta = x); ``<env>:regulation`` or ``<env>:tracking`` picks one. The
+defaults: ``double_integrator`` (the YANN tutorial's, regulated to the origin), ``cstr:regulation``
+(the CSTR regulated to its 0.87 mol/L steady state; 2 numbers) and ``cstr:tracking`` (the CSTR
+env's tracking MPC; 4 numbers, references in the box around the setpoint schedule). The ``yann``
 suite adds this table to its own.
 """
 
@@ -25,7 +29,7 @@ from agents.yann.builder import yann_from_solution
 from rlkit.bench.report import machine_description, markdown_table, write_table
 from rlkit.bench.timing import best_seconds_per_call
 
-SYSTEMS = ("double_integrator", "cstr", "cstr_tracking")
+SYSTEMS = ("double_integrator", "cstr:regulation", "cstr:tracking")
 
 
 def time_yann_against(
@@ -72,28 +76,48 @@ def time_yann_against(
     }
 
 
-def explicit_solution_for(system_name: str, horizon: int = 10, cache_dir: str | None = None) -> Any:
-    """The explicit MPC solution of one of the control family's systems at its equilibrium
-    (``cstr_tracking``: the tracking MPC of the CSTR tracking env, as its agents pose it)."""
-    from agents.mpc import ExplicitSolution, LinearMPCProblem
+POSINGS = {"regulation": False, "tracking": True}
 
-    if system_name == "cstr_tracking":
-        from agents.mpc import plant_interface, tracking_problem
-        from envs.control.cstr import CSTREnv
 
-        problem = tracking_problem(plant_interface(CSTREnv()), horizon, track_reference=True)
-        return ExplicitSolution.solve(problem, cache_dir=cache_dir)
-    if system_name == "double_integrator":
-        from envs.control.double_integrator import DoubleIntegrator
+def explicit_solution_for(system: str, horizon: int = 10, cache_dir: str | None = None) -> Any:
+    """The explicit MPC solution of :func:`mpc_problem`."""
+    from agents.mpc import ExplicitSolution
 
-        system = DoubleIntegrator()
-    elif system_name == "cstr":
-        from envs.control.cstr import CSTR
+    return ExplicitSolution.solve(mpc_problem(system, horizon), cache_dir=cache_dir)
 
-        system = CSTR()
-    else:
-        raise ValueError(f"unknown system {system_name!r}; allowed: {', '.join(SYSTEMS)}")
-    return ExplicitSolution.solve(LinearMPCProblem.from_system(system, horizon), cache_dir=cache_dir)
+
+def mpc_problem(system: str, horizon: int = 10) -> Any:
+    """The linear MPC problem of ``system``: an env config name, optionally ``:regulation`` or
+    ``:tracking`` (bare: tracking exactly when the env observes its reference, as the MPC agents'
+    ``track_reference: null``). Raises ValueError for an unknown name or an env with no control
+    system."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the envs)
+    from agents.mpc import plant_interface, tracking_problem
+    from rlkit.catalogue import entry_config
+
+    env_name, track_reference = parse_system(system)
+    config = entry_config("env", env_name)
+    env = gym.make(config["id"], **(config.get("kwargs") or {}))
+    try:
+        return tracking_problem(plant_interface(env), horizon, track_reference=track_reference)
+    finally:
+        env.close()
+
+
+def parse_system(system: str) -> tuple[str, bool | None]:
+    """``"<env>[:regulation|:tracking]"`` -> (env config name, ``track_reference``); raises
+    ValueError for an unknown env config or posing."""
+    from rlkit.catalogue import entry_names
+
+    env_name, _, posing = system.partition(":")
+    if env_name not in entry_names("env"):
+        raise ValueError(f"unknown env config {env_name!r} in system {system!r}; allowed: "
+                         f"{', '.join(entry_names('env'))}")
+    if posing and posing not in POSINGS:
+        raise ValueError(f"system {system!r}: the posing after ':' is one of {', '.join(POSINGS)}")
+    return env_name, POSINGS[posing] if posing else None
 
 
 def measure_latency(
@@ -103,12 +127,14 @@ def measure_latency(
     """One row per (system, batch): the YANN against ppopt's point location on the same states."""
     import torch
 
+    from agents.mpc import ExplicitSolution
     from agents.yann.network import parameter_count
 
     torch.set_num_threads(1)
+    problems = [mpc_problem(name, horizon) for name in systems]  # every name checked before any solve
     rows = []
-    for name in systems:
-        solution = explicit_solution_for(name, horizon, cache_dir)
+    for name, problem in zip(systems, problems):
+        solution = ExplicitSolution.solve(problem, cache_dir=cache_dir)
         network = yann_from_solution(solution)
         states = solution.feasible_samples(max(max(batches), 256))
         shift = solution.theta_eq.reshape(-1, 1)
@@ -132,10 +158,8 @@ def run(
     horizon: int = 10,
     min_seconds: float = 1.0,
 ) -> None:
-    """One row per (system, batch); writes results.csv and results.md."""
-    unknown = [name for name in systems if name not in SYSTEMS]
-    if unknown:
-        raise ValueError(f"unknown systems {unknown}; allowed: {', '.join(SYSTEMS)}")
+    """One row per (system, batch); writes results.csv and results.md. ``systems``: env config
+    names, each optionally ``:regulation`` or ``:tracking`` (see the module)."""
     write_latency_table(out_dir, "results", measure_latency(systems, batches, horizon, min_seconds))
 
 

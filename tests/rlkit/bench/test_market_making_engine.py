@@ -34,3 +34,13 @@ def test_compiled_replay_counts_rows_and_decisions():
 def test_suite_refuses_an_unknown_part(tmp_path):
     with pytest.raises(ValueError, match="unknown parts \\['speed'\\]; allowed: compile, replay, env, batched"):
         market_making_engine.run(tmp_path, parts=["speed"])
+
+
+def test_the_default_recording_is_the_shipped_minute_whatever_lies_beside_the_repository(tmp_path):
+    """``data=""`` (every market-making suite's default) is the sample in the repository; a file
+    named with ``data=`` is used as given."""
+    from pathlib import Path
+
+    assert market_making_engine.recording("") == Path(SAMPLES["binance"])
+    assert market_making_engine.recording("").is_relative_to(Path(market_making_engine.__file__).parents[2])
+    assert market_making_engine.recording(str(tmp_path / "day.jsonl.gz")) == tmp_path / "day.jsonl.gz"

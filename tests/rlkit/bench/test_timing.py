@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from rlkit.bench.timing import best_of, best_seconds_per_call, calls_within, first_and_warm, numba_cold_and_warm
+from rlkit.bench.timing import (best_of, best_seconds_per_call, calls_within, first_and_warm, interleaved,
+                                numba_cold_and_warm)
 
 
 def counting_sleep(seconds):
@@ -30,6 +31,32 @@ def test_best_of_times_each_call_after_the_warm_up():
 def test_best_of_refuses_zero_repeats():
     with pytest.raises(ValueError, match="repeats must be at least 1"):
         best_of(lambda: None, repeats=0)
+
+
+def test_best_of_with_a_setup_times_only_the_call_on_a_fresh_value():
+    made = []
+
+    def setup():
+        time.sleep(0.05)  # outside the timing
+        made.append(len(made))
+        return made[-1]
+
+    def call(value):
+        time.sleep(0.005)
+        return value
+
+    timing = best_of(call, repeats=3, warmup=1, setup=setup)
+    assert made == [0, 1, 2, 3] and timing.results == [1, 2, 3]  # one fresh value per call, warm-up too
+    assert 0.005 <= timing.best < 0.04 and max(timing.times) < 0.04
+
+
+def test_interleaved_calls_each_once_per_round():
+    order = []
+    timings = interleaved({"a": lambda: order.append("a") or len(order), "b": lambda: order.append("b")}, 3)
+    assert order == ["a", "b"] * 3
+    assert timings["a"].results == [1, 3, 5] and len(timings["b"].times) == 3
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        interleaved({"a": lambda: None}, 0)
 
 
 def test_calls_within_stops_once_the_budget_is_spent():

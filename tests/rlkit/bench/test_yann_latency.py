@@ -39,8 +39,43 @@ def test_suite_writes_a_row_per_system_and_batch(tmp_path):
     assert "YANN vs ppopt" in (out / "results.md").read_text()
 
 
-def test_suite_refuses_an_unknown_system_before_solving_any(tmp_path):
+def test_suite_refuses_an_unknown_system_before_solving_any(tmp_path, monkeypatch):
+    from agents.mpc import ExplicitSolution
     from rlkit.bench import yann_latency
 
-    with pytest.raises(ValueError, match="unknown systems \\['pendulum'\\]; allowed: double_integrator, cstr"):
+    def no_solve(*args, **kwargs):
+        raise AssertionError("solved before every system was checked")
+
+    monkeypatch.setattr(ExplicitSolution, "solve", no_solve)
+    with pytest.raises(ValueError, match="env Pendulum-v1 exposes no control system"):
         yann_latency.run(tmp_path, systems=["cstr", "pendulum"])
+    with pytest.raises(ValueError, match="unknown env config 'cstr_tracking' .*allowed: .*cstr, cstr_safe"):
+        yann_latency.run(tmp_path, systems=["cstr", "cstr_tracking"])
+    with pytest.raises(ValueError, match="the posing after ':' is one of regulation, tracking"):
+        yann_latency.run(tmp_path, systems=["cstr:track"])
+
+
+def test_systems_are_env_configs_posed_as_the_mpc_agents_pose_them():
+    """``<env>`` tracks exactly when the env observes its reference; ``:regulation``/``:tracking``
+    choose. The defaults pose the problems the suite has always timed."""
+    from agents.mpc import LinearMPCProblem, plant_interface, tracking_problem
+    from agents.mpc.explicit import _cache_path
+    from envs.control.cstr import CSTR, CSTREnv
+    from envs.control.double_integrator import DoubleIntegrator
+    from rlkit.bench.yann_latency import SYSTEMS, mpc_problem
+
+    def key(problem):
+        return _cache_path(problem, "cache").name  # a hash of the whole problem
+
+    expected = {
+        "double_integrator": LinearMPCProblem.from_system(DoubleIntegrator(), 3),
+        "cstr:regulation": LinearMPCProblem.from_system(CSTR(), 3),
+        "cstr:tracking": tracking_problem(plant_interface(CSTREnv()), 3, track_reference=True),
+    }
+    assert SYSTEMS == tuple(expected)
+    for name, problem in expected.items():
+        assert key(mpc_problem(name, 3)) == key(problem), name
+    assert key(mpc_problem("cstr", 3)) == key(expected["cstr:tracking"])  # the CSTR env tracks
+    assert key(mpc_problem("double_integrator:regulation", 3)) == key(expected["double_integrator"])
+    with pytest.raises(ValueError, match="track_reference=true needs an env that observes its reference"):
+        mpc_problem("double_integrator:tracking", 3)
