@@ -1,12 +1,19 @@
-"""``rlkit certify run=<dir>``: re-verify a run's certificate from its saved files.
+"""``rlkit certify run=<dir>``: check a run's certificate -- the whole claim -- from its saved files.
 
-The agent is restored from the run's checkpoint and proves ``certificate.json`` again with its own
-``recheck_certificate(path)``: ``agent=lyapunov`` recomputes the hashes of its plant, controller and
-Lyapunov function and re-runs the verifier at the certificate's level, box, decrease rate and hole;
-``agent=lyapunov_discovery`` checks the system's SymPy dynamics against the certified ones and proves the
-certified expression again on the stated region. The certificate holds only if all agree. Opening a
-certificate executes nothing from it (:mod:`agents.verification.certificates` reads it as JSON; an
-expression in it is read by a strict parser).
+The agent is restored from the run's checkpoint (its plant built from the run's saved config) and
+checks ``certificate.json`` with its own ``recheck_certificate(path)``. ``agent=lyapunov``
+(:func:`agents.lyapunov.certificate.recheck`): the hashes of the plant's parameters, the controller and
+V (each network's tensors *and* its definition: activation, eps, shapes), the plant's parameters as the
+certificate states them, ``V(x_eq) = 0`` and ``eps > 0``, a region that is not vacuous (``rho > 0``, a
+hole of at most 10 % of the box's smallest half-width, a state outside the hole with ``V <= rho``, at
+least one box verified), the claim text, and the verifier re-run at the certificate's level, box,
+decrease rate and hole. ``agent=lyapunov_discovery``
+(:func:`agents.lyapunov_discovery.certificate.recheck`): the system's SymPy dynamics against the
+certified ones, ``V(0) = 0``, the readable expression recomputed from the proved tokens, a ball of at
+most 10 % of the box's half-width, the claim text, and the expression proved again (at least one box).
+Every failure is named in the problems list and the command exits 1; the certificate holds only if
+there is none. Opening a certificate executes nothing from it
+(:mod:`agents.verification.certificates` reads it as JSON; an expression in it is a token sequence).
 """
 
 from __future__ import annotations

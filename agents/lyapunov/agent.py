@@ -178,8 +178,10 @@ class LyapunovAgent(Checkpointed, HostLogging):
                 "verified_volume_fraction": result["verified_volume_fraction"]}
 
     def recheck_certificate(self, path: Any) -> tuple[bool, list[str], str]:
-        """(holds, problems, a one-line description) for the certificate file at ``path``: hashes of the
-        plant, controller and V compared, the verifier run again at the certificate's level."""
+        """(holds, problems, a description) for the certificate file at ``path``: hashes of the plant,
+        controller and V and the plant's parameters compared, V(x_eq) = 0, a region that is not
+        vacuous, the claim text, and the verifier run again at the certificate's level
+        (:func:`agents.lyapunov.certificate.recheck`)."""
         certificate = certificates.read(path)
         h = self.hyperparameters
         holds, problems, result = certificates.recheck(certificate, self.closed_loop(), max_depth=h["max_depth"],
@@ -188,7 +190,8 @@ class LyapunovAgent(Checkpointed, HostLogging):
             return False, problems, ""
         return True, [], (f"certificate holds: {certificate['system']}, V <= {certificate['rho']:.6g} on the box "
                           f"{certificate['box_low']} .. {certificate['box_high']} (kappa {certificate['kappa']}, hole "
-                          f"{certificate['hole']}); {result.verified} boxes verified in {result.wall_time_s:.1f} s")
+                          f"{certificate['hole']}); {result.verified} boxes verified in {result.wall_time_s:.1f} s\n"
+                          f"proved: {certificate['claim']}")
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:

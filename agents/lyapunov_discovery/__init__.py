@@ -13,8 +13,8 @@ Modules:
 - :mod:`agents.lyapunov_discovery.verifier` -- interval branch and bound on the SymPy forms, z3 for
   polynomial claims;
 - :mod:`agents.lyapunov_discovery.certificate` -- certificate.json and its re-check;
-- :mod:`agents.lyapunov_discovery.sympy_form` -- the strict parser that reads a certified expression
-  back (nothing in a file is evaluated);
+- :mod:`agents.lyapunov_discovery.sympy_form` -- a certified expression as a token sequence, written
+  and rebuilt token by token (nothing in a file is evaluated);
 - :mod:`agents.lyapunov_discovery.region` -- the box minus a ball the claims are stated on;
 - :mod:`agents.lyapunov_discovery.agent` -- ``agent=lyapunov_discovery`` (the common contract; its
   certificate re-checked by ``rlkit certify``).

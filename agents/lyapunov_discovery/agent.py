@@ -190,10 +190,12 @@ class LyapunovDiscoveryAgent(Checkpointed, HostLogging):
         holds, problems, result = certificates.recheck(certificate, self.system)
         if not holds:
             return False, problems, ""
-        return True, [], (f"certificate holds: V = {certificate.get('expression')} for {certificate['system']} on the "
+        # the printed V is recomputed from the proved tokens (recheck refuses a readable form that differs)
+        expression = certificates.expression_of(certificate, self.system)
+        return True, [], (f"certificate holds: V = {expression} for {certificate['system']} on the "
                           f"box {certificate['box_low']} .. {certificate['box_high']} outside the ball "
                           f"{certificate['ball']} ({certificate['decrease']} decrease); {result.verified} boxes "
-                          f"verified in {result.wall_s:.2f} s")
+                          f"verified in {result.wall_s:.2f} s\nproved: {certificate['claim']}")
 
     # -- the contract -------------------------------------------------------------------------
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,

@@ -1,90 +1,123 @@
-"""SymPy expressions read back from text without evaluating it: a strict parser of the ``srepr``
-forms certificates store (``Add(Pow(Symbol('x1', real=True), Integer(2)), ...)``).
+"""SymPy expressions as token sequences, the form a certificate stores its V in: a JSON list of strings,
+the expression tree in prefix order, read back without evaluating any text.
 
-The text is parsed into Python's syntax tree (:func:`ast.parse`, which runs nothing) and rebuilt
-node by node from an allow-list: ``Add``, ``Mul``, ``Pow``, ``sin``, ``cos``, ``exp`` of
-expressions; ``Symbol('<state name>', <assumption>=True|False)`` for the system's own state
-symbols; ``Integer(n)``, ``Rational(p, q)`` and ``Float('<decimal>', precision=n)``. Anything else
-(another call, an attribute, a name, an operator) is refused with a ValueError naming it;
-``sympy.sympify``, ``parse_expr`` and ``eval`` are never used on such text.
+Tokens: ``add:<n>`` and ``mul:<n>`` (n >= 2 operands), ``pow`` (base, exponent), ``sin``, ``cos``,
+``exp`` (one operand); a state's name (``x1``); an integer (``-12``), a rational (``1/3``) or a float
+(``float:<decimal>``, read as a float64). :func:`to_tokens` writes them; :func:`parse_tokens` rebuilds
+the expression from a stack, one token at a time, with the system's own state symbols, and refuses
+anything else -- another name, a malformed number, a wrong count of operands, a power above
+:data:`MAX_POWER`, a sequence that is not one complete tree -- with a ValueError naming the token.
+Nothing is parsed as code: no ``sympify``, ``parse_expr`` or ``eval``.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Sequence
 from typing import Any
 
 DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-MAX_LENGTH = 1_000_000  # characters of srepr text: a certificate's V is far shorter
+INTEGER = re.compile(r"[+-]?\d+")
+RATIONAL = re.compile(r"([+-]?\d+)/(\d+)")
+MAX_TOKENS = 100_000  # a certificate's V is far shorter
+MAX_DIGITS = 1000  # digits of one integer
 MAX_POWER = 1000  # SymPy expands a number to a power at once: a larger exponent is refused, not computed
+FIXED_ARITY = {"pow": 2, "sin": 1, "cos": 1, "exp": 1}
 
 
-def parse_srepr(text: Any, symbols: Sequence[Any]) -> Any:
-    """The SymPy expression ``text`` (an ``srepr``) stands for, with its symbols taken from
-    ``symbols`` by name; a ValueError naming what is not allowed (see the module docstring)."""
+def to_tokens(expression: Any) -> list[str]:
+    """The token sequence of ``expression`` (numbers, symbols, +, *, powers, sin, cos, exp); a
+    ValueError for anything else."""
     import sympy
 
-    functions = {"Add": (sympy.Add, None), "Mul": (sympy.Mul, None), "Pow": (sympy.Pow, 2),
-                 "sin": (sympy.sin, 1), "cos": (sympy.cos, 1), "exp": (sympy.exp, 1)}
+    tokens: list[str] = []
+    stack = [expression]
+    while stack:
+        node = stack.pop()
+        if node is sympy.E:
+            node = sympy.exp(sympy.Integer(1), evaluate=False)
+        if isinstance(node, sympy.Symbol):
+            tokens.append(node.name)
+            continue
+        if isinstance(node, sympy.Integer):
+            tokens.append(str(int(node)))
+            continue
+        if isinstance(node, sympy.Rational):
+            tokens.append(f"{node.p}/{node.q}")
+            continue
+        if isinstance(node, sympy.Float):
+            tokens.append(f"float:{float(node)!r}")
+            continue
+        if isinstance(node, (sympy.Add, sympy.Mul)):
+            tokens.append(f"{'add' if isinstance(node, sympy.Add) else 'mul'}:{len(node.args)}")
+        elif isinstance(node, sympy.Pow):
+            tokens.append("pow")
+        elif isinstance(node, (sympy.sin, sympy.cos, sympy.exp)):
+            tokens.append(type(node).__name__)
+        else:
+            raise ValueError(f"{node} ({type(node).__name__}) has no token; allowed: numbers, states, +, *, "
+                             f"powers, sin, cos, exp")
+        stack.extend(reversed(node.args))
+    return tokens
+
+
+def parse_tokens(tokens: Any, symbols: Sequence[Any]) -> Any:
+    """The SymPy expression the prefix ``tokens`` stand for, with its symbols taken from ``symbols`` by
+    name; a ValueError naming what is not allowed (see the module docstring)."""
+    import sympy
+
     by_name = {str(symbol): symbol for symbol in symbols}
-    if not isinstance(text, str):
-        raise ValueError(f"an expression must be srepr text, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ValueError(f"the expression has {len(text)} characters, more than {MAX_LENGTH}")
-    try:
-        tree = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError) as error:
-        raise ValueError(f"the expression {text[:80]!r} is not srepr text: {error}") from None
-
-    def integer(node: ast.AST) -> int:
-        negative = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
-        literal = node.operand if negative else node
-        if not (isinstance(literal, ast.Constant) and type(literal.value) is int):
-            raise ValueError(f"an integer is needed, got {ast.unparse(node)[:80]!r}")
-        return -literal.value if negative else literal.value
-
-    def build(node: ast.AST) -> Any:
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-            raise ValueError(f"{ast.unparse(node)[:80]!r} is not allowed in an expression (allowed: "
-                             f"{', '.join([*functions, 'Symbol', 'Integer', 'Rational', 'Float'])} calls)")
-        name, args, keywords = node.func.id, node.args, {k.arg: k.value for k in node.keywords}
+    functions = {"add": sympy.Add, "mul": sympy.Mul, "pow": sympy.Pow, "sin": sympy.sin, "cos": sympy.cos,
+                 "exp": sympy.exp}
+    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+        raise ValueError("an expression must be a list of token strings (a certificate of version 3 or later)")
+    if not 1 <= len(tokens) <= MAX_TOKENS:
+        raise ValueError(f"an expression has 1 to {MAX_TOKENS} tokens, got {len(tokens)}")
+    stack: list[Any] = []
+    for position in range(len(tokens) - 1, -1, -1):  # prefix read from the end: operands are on the stack
+        token = tokens[position]
+        name, _, count = token.partition(":")
+        where = f"token {position} ({token[:40]!r})"
         if name in functions:
-            function, arity = functions[name]
-            if keywords or (arity is not None and len(args) != arity) or not args:
-                raise ValueError(f"{name} takes {arity or 'one or more'} expressions, got {ast.unparse(node)[:80]!r}")
-            operands = [build(arg) for arg in args]
-            if name == "Pow" and operands[1].is_Number and abs(operands[1]) > MAX_POWER:
-                raise ValueError(f"a power's exponent may be at most {MAX_POWER}, got {operands[1]}")
-            return function(*operands)
-        if name == "Symbol":
-            if (len(args) != 1 or not isinstance(args[0], ast.Constant) or not isinstance(args[0].value, str)
-                    or not all(isinstance(v, ast.Constant) and isinstance(v.value, bool) for v in keywords.values())):
-                raise ValueError(f"a symbol is Symbol('<name>', <assumption>=True), got {ast.unparse(node)[:80]!r}")
-            if args[0].value not in by_name:
-                raise ValueError(f"the expression names {args[0].value!r}, which is not a state "
-                                 f"({', '.join(by_name)})")
-            return by_name[args[0].value]
-        if name == "Integer" and len(args) == 1 and not keywords:
-            return sympy.Integer(integer(args[0]))
-        if name == "Rational" and len(args) == 2 and not keywords:
-            numerator, denominator = integer(args[0]), integer(args[1])
-            if denominator == 0:
-                raise ValueError("a Rational with denominator 0")
-            return sympy.Rational(numerator, denominator)
-        if name == "Float" and len(args) == 1 and set(keywords) <= {"precision"}:
-            digits = args[0]
-            if not (isinstance(digits, ast.Constant) and isinstance(digits.value, str)
-                    and DECIMAL.fullmatch(digits.value)):
-                raise ValueError(f"a Float is Float('<decimal>', precision=<bits>), got {ast.unparse(node)[:80]!r}")
-            precision = integer(keywords["precision"]) if "precision" in keywords else 53
-            if not 1 <= precision <= 4096:
-                raise ValueError(f"a Float's precision must be 1 to 4096 bits, got {precision}")
-            return sympy.Float(digits.value, precision=precision)
-        raise ValueError(f"{ast.unparse(node)[:80]!r} is not allowed in an expression")
+            if name in FIXED_ARITY:
+                if count:
+                    raise ValueError(f"{where}: {name} takes no count")
+                arity = FIXED_ARITY[name]
+            else:
+                if not (count.isdigit() and len(count) <= 6 and int(count) >= 2):
+                    raise ValueError(f"{where}: {name} needs a count of operands >= 2 ({name}:2)")
+                arity = int(count)
+            if len(stack) < arity:
+                raise ValueError(f"{where}: {name} needs {arity} operands, the sequence holds {len(stack)} after it")
+            operands = [stack.pop() for _ in range(arity)]
+            if name == "pow" and operands[1].is_Number and abs(operands[1]) > MAX_POWER:
+                raise ValueError(f"{where}: a power's exponent may be at most {MAX_POWER}, got {operands[1]}")
+            stack.append(functions[name](*operands))
+        elif token in by_name:
+            stack.append(by_name[token])
+        else:
+            stack.append(_number(token, where, by_name))
+    if len(stack) != 1:
+        raise ValueError(f"the tokens form {len(stack)} expressions, not one")
+    return stack[0]
 
-    try:
-        return build(tree)
-    except RecursionError:
-        raise ValueError("the expression is nested too deeply") from None
+
+def _number(token: str, where: str, by_name: dict[str, Any]) -> Any:
+    import sympy
+
+    if len(token) > MAX_DIGITS + 8:
+        raise ValueError(f"{where}: a number of at most {MAX_DIGITS} digits is allowed")
+    if INTEGER.fullmatch(token):
+        return sympy.Integer(int(token))
+    rational = RATIONAL.fullmatch(token)
+    if rational:
+        if int(rational.group(2)) == 0:
+            raise ValueError(f"{where}: a rational with denominator 0")
+        return sympy.Rational(int(rational.group(1)), int(rational.group(2)))
+    if token.startswith("float:") and DECIMAL.fullmatch(token[6:]):
+        value = float(token[6:])
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"{where}: a float must be finite in float64")
+        return sympy.Float(value)
+    raise ValueError(f"{where} is not allowed in an expression (allowed: add:<n>, mul:<n>, pow, sin, cos, exp, "
+                     f"the states {', '.join(by_name)}, integers, p/q, float:<decimal>)")

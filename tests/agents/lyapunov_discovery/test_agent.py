@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import sympy
 
+from agents.lyapunov_discovery.sympy_form import to_tokens
+
 TINY = ["env=autonomous", "env.system=stable_linear", "agent=lyapunov_discovery", "agent.operators=[add,mul,square]",
         "agent.max_length=9", "agent.batch_size=64", "agent.learning_rate=3e-3", "agent.width=32", "agent.layers=1",
         "agent.heads=2", "agent.n_score_states=200", "total_timesteps=2560", "eval.episodes=1", "eval.every=0",
@@ -55,7 +57,7 @@ def test_certify_proves_it_again_and_refuses_tampering(cli, discovered_run, tmp_
     original = json.loads(path.read_text())
     x1, x2 = sympy.symbols("x1 x2", real=True)
     for edit, message in [
-        (dict(expression_srepr=sympy.srepr(x1**2 - x2**2)), "the verifier does not prove it again"),
+        (dict(expression_tokens=to_tokens(x1**2 - x2**2)), "the verifier does not prove it again"),
         (dict(dynamics=[sympy.srepr(-x1), sympy.srepr(-x2)]), "stable_linear's dynamics differ"),
         (dict(system="damped_pendulum"), "the certificate is for damped_pendulum"),
     ]:
@@ -68,10 +70,18 @@ def test_certify_proves_it_again_and_refuses_tampering(cli, discovered_run, tmp_
     path.write_text(json.dumps({**original, "version": 1}))
     code, _, err = cli("certify", f"run={copy}")
     assert code == 2 and "certificate version 1" in err
-    # the expression is read by a strict parser: code in its place is refused, never run
-    path.write_text(json.dumps({**original, "expression_srepr": "__import__('os').system('touch planted')"}))
+    # the expression is rebuilt token by token: code in its place is refused, never run
+    path.write_text(json.dumps({**original, "expression_tokens": ["__import__('os').system('touch planted')"]}))
     code, _, err = cli("certify", f"run={copy}")
     assert code == 2 and "is not allowed in an expression" in err
+    path.write_text(json.dumps({**original, "expression_tokens": "__import__('os').system('touch planted')"}))
+    code, _, err = cli("certify", f"run={copy}")
+    assert code == 2 and "must be a list of token strings" in err
+    # a certificate of an older rlkit (V as srepr text) is refused by its version, with what to do
+    older = {key: value for key, value in original.items() if key != "expression_tokens"}
+    path.write_text(json.dumps({**older, "version": 2, "expression_srepr": sympy.srepr(x1**2 + x2**2)}))
+    code, _, err = cli("certify", f"run={copy}")
+    assert code == 2 and "has certificate version 2; this rlkit reads 3" in err and "train again" in err
 
 
 def test_save_load_round_trip_and_predict(discovered_run):
@@ -82,7 +92,7 @@ def test_save_load_round_trip_and_predict(discovered_run):
     agent = LyapunovDiscoveryAgent.load(discovered_run / "checkpoints" / "latest" / "agent.zip", env=env)
     certificate = json.loads((discovered_run / "certificate.json").read_text())
     assert str(agent.expression) == certificate["expression"]
-    assert agent.certificate["expression_srepr"] == certificate["expression_srepr"]
+    assert agent.certificate["expression_tokens"] == certificate["expression_tokens"]
     action, _ = agent.predict(np.zeros(2))
     assert action.shape == (0,) and agent.predict(np.zeros((5, 2)))[0].shape == (5, 0)
     assert env.step(action)[0].shape == (2,)
@@ -113,7 +123,7 @@ def test_the_checkpoint_keeps_the_tokens_and_evaluates_nothing(discovered_run, t
     assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
     save_format = LyapunovDiscoveryAgent.save_format
     hyperparameters, state = load_agent(tmp_path / "again.zip", "LyapunovDiscoveryAgent", save_format)
-    state["agent"]["certificate"]["expression_srepr"] = "__import__('os').system('touch planted')"
+    state["agent"]["certificate"]["expression_tokens"] = ["__import__('os').system('touch planted')"]
     save_agent(tmp_path / "planted", "LyapunovDiscoveryAgent", save_format, hyperparameters, state)
     assert LyapunovDiscoveryAgent.load(tmp_path / "planted.zip", env=env).expression == agent.expression
     state["agent"]["sequence"] = [0]  # an operator without operands
@@ -151,3 +161,45 @@ def test_a_system_without_a_sympy_form_is_refused():
 
     with pytest.raises(ValueError, match="saturated has no SymPy form, which the verifier and the certificate"):
         LyapunovDiscoveryAgent(env=AutonomousEnv(Saturated()))
+
+
+def _plus_one(certificate):
+    """V + 1: still positive and decreasing on the region, but V(0) = 1."""
+    from agents.lyapunov_discovery.sympy_form import parse_tokens
+
+    x1, x2 = sympy.symbols("x1 x2", real=True)
+    V = parse_tokens(certificate["expression_tokens"], [x1, x2]) + 1
+    return dict(expression_tokens=to_tokens(V), expression=str(V))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_plus_one, "V(0) = 1, not 0"),
+    (lambda c: dict(ball=100.0), "the ball 100.0 is not small against the box"),
+    (lambda c: dict(ball=-1.0), "the ball -1.0 is not small against the box"),
+    (lambda c: dict(expression="x1**2 + x2**2 + 7"),
+     "the readable expression 'x1**2 + x2**2 + 7' is not the proved one"),
+    (lambda c: dict(claim="V proves asymptotic stability"), "the claim text is not what a strict certificate proves"),
+    (lambda c: dict(decrease="weak"), "the claim text is not what a weak certificate proves"),
+    (lambda c: dict(decrease="sure"), "decrease 'sure' is not one of strict, weak"),
+    (lambda c: dict(decrease=["strict"]), "decrease ['strict'] is not one of strict, weak"),
+    (lambda c: dict(max_depth="30"), "max_depth '30' must be an integer from 0 to 200"),
+])
+def test_certify_refuses_a_false_or_vacuous_claim(cli, discovered_run, tmp_path, edit, message):
+    """Each edit of the whole claim that the proof does not cover is named, exit 1."""
+    copy = tmp_path / "copy"
+    shutil.copytree(discovered_run, copy, symlinks=True)
+    path = copy / "certificate.json"
+    original = json.loads(path.read_text())
+    path.write_text(json.dumps({**original, **edit(original)}))
+    code, out, err = cli("certify", f"run={copy}")
+    assert code == 1 and message in err and "certificate holds" not in out, err
+
+
+def test_certify_prints_the_proved_expression_and_the_claim(cli, discovered_run):
+    from agents.lyapunov_discovery.certificate import CLAIMS
+
+    certificate = json.loads((discovered_run / "certificate.json").read_text())
+    assert certificate["claim"] == CLAIMS["strict"]
+    assert "asymptotic stability of 0 is not proved" in certificate["claim"]
+    code, out, err = cli("certify", f"run={discovered_run}")
+    assert code == 0 and f"V = {certificate['expression']} " in out and CLAIMS["strict"] in out, err
