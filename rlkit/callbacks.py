@@ -88,6 +88,10 @@ class RunMonitor(BaseCallback):
         self._clock_start = time.perf_counter()
         self._next_eval = _next_multiple(self.num_timesteps, self.eval_every)
         self._next_checkpoint = _next_multiple(self.num_timesteps, self.checkpoint_every)
+        if not (self.run.checkpoints.directory / "latest").exists():
+            # a first checkpoint before the first update: a run whose weights go bad in its first
+            # update (an error raised inside the agent) still keeps a good one
+            self.save_checkpoint()
 
     def _on_step(self) -> bool:
         if self.stop_reason is not None:
@@ -204,6 +208,12 @@ class RunMonitor(BaseCallback):
         )
         self.last_checkpoint = str(checkpoint.path)
         return True
+
+    def stop_on_error(self, reason: str, num_timesteps: int) -> None:
+        """The run stopped by an error the agent raised from non-finite values (outside any
+        callback): recorded like the guard's own stops."""
+        if self.stop_reason is None:
+            self.stop_reason = f"{reason} at step {num_timesteps}"
 
     def _stop(self, reason: str) -> bool:
         if self.stop_reason is None:

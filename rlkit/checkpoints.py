@@ -67,23 +67,35 @@ class CheckpointStore:
         replay_buffer: bool = True,
     ) -> Checkpoint:
         """Write the agent (and its replay buffer) and point ``links`` at it."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         name = f"step-{int(state['num_timesteps']):012d}"
         final = self.directory / name
-        if not (final / STATE_FILE).is_file():
-            partial = self.directory / f"{name}.partial"
+        partial = self.directory / f"{name}.partial"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not (final / STATE_FILE).is_file():
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir()
+                agent.save(partial / AGENT_FILE)
+                if replay_buffer and getattr(agent, "replay_buffer", None) is not None:
+                    agent.save_replay_buffer(partial / REPLAY_BUFFER_FILE)
+                _write_json_atomically(partial / STATE_FILE, state)
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(partial, final)
+            else:  # the same step saved again (e.g. latest, then best): refresh the state only
+                _write_json_atomically(final / STATE_FILE, state)
+        except OSError as error:  # a full disk, a read-only place: the links still point at the last one
             shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir()
-            agent.save(partial / AGENT_FILE)
-            if replay_buffer and getattr(agent, "replay_buffer", None) is not None:
-                agent.save_replay_buffer(partial / REPLAY_BUFFER_FILE)
-            _write_json_atomically(partial / STATE_FILE, state)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(partial, final)
-        else:  # the same step saved again (e.g. latest, then best): refresh the state only
-            _write_json_atomically(final / STATE_FILE, state)
-        for link in links:
-            self._point(link, name)
+            kept = self.directory / "latest"
+            raise UserError(
+                f"cannot write checkpoint {final}: {error.strerror or error}; "
+                + (f"the previous checkpoint stays latest ({kept.resolve().name})" if kept.exists()
+                   else "no checkpoint was written")
+            ) from None
+        try:
+            for link in links:
+                self._point(link, name)
+        except OSError as error:
+            raise UserError(f"cannot point {self.directory}/{link} at {name}: {error.strerror or error}") from None
         self._remove_unreferenced()
         return Checkpoint(final, state)
 
@@ -101,6 +113,12 @@ class CheckpointStore:
             state = json.loads(state_file.read_text())
         except json.JSONDecodeError as error:
             raise UserError(f"checkpoint state {state_file} is not valid JSON: {error}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"cannot read checkpoint state {state_file}: {error}") from None
+        steps = state.get("num_timesteps") if isinstance(state, dict) else None
+        if not isinstance(state, dict) or isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise UserError(f"checkpoint state {state_file} is not a checkpoint's state: it must be a JSON "
+                            f"object with num_timesteps, a whole number >= 0")
         return Checkpoint(path.resolve(), state)
 
     def _point(self, link: str, target_name: str) -> None:
@@ -123,5 +141,12 @@ class CheckpointStore:
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2))
-    os.replace(temporary, path)
+    try:
+        with temporary.open("w") as stream:
+            stream.write(json.dumps(payload, indent=2))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise

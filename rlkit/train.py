@@ -74,8 +74,9 @@ def build_agent(agent_class: type, cfg: DictConfig, env: Any) -> Any:
             env=env, seed=cfg.seed, device=cfg.device, verbose=cfg.verbose, **agent_hyperparameters(cfg),
             **ray_settings(agent_class, cfg),
         )
-    except (TypeError, ValueError, AssertionError) as error:
-        raise UserError(f"agent {cfg.agent.name} rejected its configuration: {error}") from None
+    except (TypeError, ValueError, AssertionError, RuntimeError) as error:  # RuntimeError: torch, e.g. net_arch=[-1]
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise UserError(f"agent {cfg.agent.name} rejected its configuration: {message}") from None
 
 
 def load_agent(agent_class: type, checkpoint: Any, env: Any, device: str, replay_buffer: bool = False,
@@ -110,19 +111,36 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
     Raises :class:`UserError` for configuration problems and :class:`RunStopped` when the NaN
     guard stopped the run (the last good checkpoint is kept).
     """
-    from stable_baselines3.common.logger import configure
-
-    from rlkit.callbacks import RunMonitor
-    from rlkit.environments import make_env, make_training_env
+    from rlkit.environments import make_env
 
     limit_torch_threads(cfg.threads)
+    if cfg.resume is None:
+        RunDirectory.refuse_existing(cfg)  # before anything is built: a used run_dir is refused at once
     eval_env = make_env(cfg.env)
     agent_class = agent_class_for(cfg, eval_env)
     check_batched(cfg, agent_class)
 
+    owned: list[RunDirectory] = []  # the run directory this process locked, unlocked at the end
+    try:
+        return _train(cfg, overrides, announce, on_evaluation, eval_env, agent_class, owned)
+    finally:
+        for run in owned:
+            run.unlock()
+
+
+def _train(cfg: DictConfig, overrides: list[str], announce: Any, on_evaluation: Any, eval_env: Any,
+           agent_class: type, owned: list[RunDirectory]) -> dict[str, Any]:
+    from stable_baselines3.common.logger import configure
+
+    from rlkit.callbacks import RunMonitor, non_finite_parameters
+    from rlkit.environments import make_training_env
+
     resumed = cfg.resume is not None
     if resumed:
         run = RunDirectory(cfg.resume)
+        if run.path.is_dir():
+            run.lock(announce)  # before the checkpoint is read: a second resume is refused here
+            owned.append(run)
         checkpoint = run.checkpoints.load("latest")
         start = int(checkpoint.state["num_timesteps"])
         if start >= cfg.total_timesteps:
@@ -134,21 +152,29 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
         run, checkpoint, start = None, None, 0
 
     # a resumed run seeds its envs afresh so it does not replay the first run's episodes
-    train_env = make_training_env(cfg.env, cfg.n_envs, cfg.vec_env, seed=cfg.seed + start)
+    try:
+        train_env = make_training_env(cfg.env, cfg.n_envs, cfg.vec_env, seed=cfg.seed + start)
+    except BaseException:
+        eval_env.close()
+        raise
     agent = None
     try:
         if checkpoint is None:
             agent = build_agent(agent_class, cfg, train_env)
             _connect_to_ray(agent_class, cfg)
             # created only now, so a refused configuration leaves no empty run directory
-            run = RunDirectory.create(cfg)
+            run = RunDirectory.create(cfg, announce=announce)
+            owned.append(run)
             run.write_config(cfg, overrides)
         else:
             agent = load_agent(agent_class, checkpoint, train_env, cfg.device, replay_buffer=True,
                                **ray_settings(agent_class, cfg))
             _connect_to_ray(agent_class, cfg)
             run.write_config(cfg, _original_overrides(run))
-            run.record_resume(overrides, start)
+            # rows past the checkpoint were evaluated by a session that then died: the resumed run
+            # evaluates those steps again, so metrics.csv never repeats a step
+            dropped = run.truncate_metrics(start)
+            run.record_resume(overrides, start, metrics_rows_dropped=dropped)
         announce(f"run directory: {run.path}")
         if hasattr(agent, "set_logger"):
             agent.set_logger(configure(str(run.tb_dir), ["tensorboard"] + (["stdout"] if cfg.verbose else [])))
@@ -175,6 +201,18 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
         except KeyboardInterrupt:
             status = "interrupted"
             monitor.save_checkpoint()
+        except (ValueError, RuntimeError) as error:
+            # non-finite weights make torch.distributions (SAC/PPO/A2C) raise before any callback
+            # sees them: the NaN guard's stop, with the last good checkpoint kept
+            bad = non_finite_parameters(agent)
+            if not bad and not _names_non_finite_values(error):
+                raise
+            monitor.stop_on_error(
+                f"NaN or infinity in the agent's weights ({', '.join(bad[:3])})" if bad
+                else f"the agent met non-finite values ({type(error).__name__} from "
+                     f"{'its action distribution' if 'distribution' in str(error) else 'inside the agent'})",
+                int(getattr(agent, "num_timesteps", 0)),
+            )
         if monitor.stop_reason is not None:
             status = "stopped"
         summary = _summary(cfg, run, agent, monitor, status, start)
@@ -202,6 +240,13 @@ def train(cfg: DictConfig, overrides: list[str], announce: Any = print,
     if status == "interrupted":
         announce(f"interrupted at step {agent.num_timesteps}; continue with: rlkit train resume={run.path}")
     return summary
+
+
+def _names_non_finite_values(error: BaseException) -> bool:
+    """Whether an error from inside the agent says it met NaN or infinite values (torch's
+    distribution checks: "found invalid values"; SB3 and torch: "nan", "inf")."""
+    text = str(error).lower()
+    return "invalid values" in text or " nan" in text or "non-finite" in text or "infinit" in text
 
 
 def _connect_to_ray(agent_class: type, cfg: DictConfig) -> None:
@@ -246,7 +291,7 @@ def _summary(
         "seed": cfg.seed,
         "total_timesteps": cfg.total_timesteps,
         "num_timesteps": int(agent.num_timesteps),
-        "resumed_from": start or None,
+        "resumed_from": start if cfg.resume is not None else None,
         "wall_time_s": round(wall, 3),
         "steps_per_s": round(agent.num_timesteps / wall, 1) if wall > 0 else None,
         "final_eval": {k: final.get(k) for k in ("timesteps", "mean_return", "std_return", "mean_length")},

@@ -27,8 +27,9 @@ class FakeAgent:
 def test_a_crash_while_saving_keeps_the_previous_latest(tmp_path):
     store = CheckpointStore(tmp_path / "checkpoints")
     store.save(FakeAgent(b"good agent"), {"num_timesteps": 100})
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match="disk full; the previous checkpoint stays latest"):
         store.save(FakeAgent(b"newer agent", crash=True), {"num_timesteps": 200})
+    assert not (store.directory / "step-000000000200.partial").exists()
     latest = store.load("latest")
     assert latest.state["num_timesteps"] == 100
     assert latest.agent_file.read_bytes() == b"good agent"
@@ -100,3 +101,33 @@ def test_the_replay_buffer_is_an_npz_and_an_older_pickle_is_still_found(tmp_path
     assert latest.replay_buffer_file == latest.path / "replay_buffer.pkl"
     store.save(FakeAgent(b"b"), {"num_timesteps": 2})
     assert store.load("latest").replay_buffer_file is None
+
+
+@pytest.mark.parametrize("state", ["[1]", "{}", '{"num_timesteps": "many"}', '{"num_timesteps": -3}', "null"])
+def test_a_state_without_num_timesteps_is_refused_in_one_line(tmp_path, state):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.save(FakeAgent(b"a"), {"num_timesteps": 1})
+    (store.directory / "latest" / "state.json").write_text(state)
+    with pytest.raises(UserError, match="must be a JSON object with num_timesteps"):
+        store.load("latest")
+
+
+def test_a_full_disk_while_writing_the_state_keeps_the_previous_latest(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.save(FakeAgent(b"good agent"), {"num_timesteps": 100})
+    real_replace = os.replace
+
+    def full_disk(source, target):
+        if str(target).endswith("state.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(UserError, match="No space left on device; the previous checkpoint stays latest"):
+        store.save(FakeAgent(b"newer agent"), {"num_timesteps": 200})
+    monkeypatch.undo()
+    assert store.load("latest").agent_file.read_bytes() == b"good agent"
+    assert sorted(p.name for p in store.directory.iterdir()) == ["latest", "step-000000000100"]

@@ -200,3 +200,57 @@ def test_a_checkpoint_of_an_older_rlkit_is_refused_in_one_line(train_run, cli):
         code, _, err = cli(*command)
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert "agent.zip was written by an older rlkit" in err and "retrain" in err
+
+
+@pytest.mark.parametrize("agent", [["agent=a2c"], FAST_PPO, ["agent=sac", "agent.learning_starts=64"]])
+def test_weights_blown_up_inside_the_agent_stop_the_run_with_a_checkpoint(train_run, cli, agent):
+    # at learning_rate 1e10 the first update makes the weights non-finite; SB3's action
+    # distribution then raises ValueError before any callback sees them
+    run = train_run("env=Pendulum-v1", *agent, "agent.learning_rate=1e10", "total_timesteps=3000",
+                    "eval.every=0", "checkpoint.every=0", expect=2)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "stopped"
+    assert "non-finite" in summary["stop_reason"] or "NaN or infinity" in summary["stop_reason"]
+    assert summary["num_timesteps"] < 3000
+    latest = run / "checkpoints" / "latest"
+    state = json.loads((latest / "state.json").read_text())
+    assert state["num_timesteps"] == 0  # the checkpoint written before the first update
+    assert zipfile.ZipFile(latest / "agent.zip").namelist()
+
+
+def test_an_error_torch_raises_while_building_the_agent_is_a_user_error():
+    from omegaconf import OmegaConf
+
+    from rlkit.errors import UserError
+    from rlkit.train import build_agent
+
+    class RefusedByTorch:  # as SB3 with net_arch=[-1]: torch refuses a layer of width -1
+        def __init__(self, **settings):
+            raise RuntimeError("Trying to create tensor with negative dimension -1:\n [-1, 4]")
+
+    cfg = OmegaConf.create({"seed": 0, "device": "cpu", "verbose": 0, "agent": {"name": "ppo", "factory": "x"},
+                            "ray": {}})
+    with pytest.raises(UserError, match=r"^agent ppo rejected its configuration: Trying to create tensor "
+                                        r"with negative dimension -1: \[-1, 4\]$"):
+        build_agent(RefusedByTorch, cfg, env=None)
+
+
+def test_a_truncated_replay_buffer_is_refused_in_one_line(train_run, cli):
+    run = train_run("env=CartPole-v1", *FAST_DQN, "total_timesteps=128", "eval.every=128")
+    buffer = run / "checkpoints" / "latest" / "replay_buffer.npz"
+    buffer.write_bytes(buffer.read_bytes()[:100])
+    code, _, err = cli("train", f"resume={run}", "total_timesteps=256", "progress_bar=false")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "cannot load the replay buffer" in err and not (run / ".lock").exists()
+
+
+@pytest.mark.parametrize("state", ["[1]", '{"evaluations": 1}'])
+def test_a_checkpoint_state_without_num_timesteps_is_refused_in_one_line(train_run, cli, state):
+    run = train_run("env=CartPole-v1", *FAST_PPO, "total_timesteps=128", "eval.every=128")
+    (run / "checkpoints" / "latest" / "state.json").write_text(state)
+    for command in (("train", f"resume={run}", "total_timesteps=256", "progress_bar=false"),
+                    ("evaluate", f"run={run}", "episodes=1")):
+        code, _, err = cli(*command)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "must be a JSON object with num_timesteps" in err
+    assert not (run / ".lock").exists()
