@@ -49,7 +49,7 @@ def resolve_factory(path: str) -> type:
         raise UserError(f"agent factory {path!r} must be written 'package.module:ClassName'")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
+    except (ImportError, ValueError, TypeError) as error:
         raise UserError(f"agent factory {path!r}: cannot import {module_name} ({error})") from None
     try:
         return getattr(module, attribute)
@@ -75,7 +75,7 @@ def check_gym_id(env_id: str) -> None:
     if module_name:
         try:
             importlib.import_module(module_name)
-        except ImportError as error:
+        except (ImportError, ValueError, TypeError) as error:  # also a relative or malformed module name
             raise UserError(f"env {env_id!r}: cannot import {module_name} ({error})") from None
     if bare_id in gym.envs.registry:
         return

@@ -147,7 +147,10 @@ def evaluate_command(args: list[str]) -> int:
 
 
 def list_command(args: list[str]) -> int:
-    _split_flags(args, ())
+    _, rest = _split_flags(args, ())
+    if rest:
+        raise UserError(f"rlkit list takes no arguments, got {' '.join(rest)!r}; it lists every env, agent and "
+                        f"bench suite (a suite's options: rlkit bench <suite> --help)")
     from rlkit import catalogue
     from rlkit.bench import suite_description, suite_factory, suite_names
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from rlkit import catalogue
 from rlkit.errors import UserError
@@ -27,6 +28,12 @@ DEVICES = ("auto", "cpu", "cuda")
 VEC_ENVS = ("dummy", "subproc", "batched")
 BACKENDS = ("local", "ray")
 SCHEDULERS = ("asha",)
+CHECKPOINT_LINKS = ("latest", "best")
+MAX_SEED = 2**32 - 1  # numpy's seeds are 0..2**32-1 (SB3 seeds numpy, torch and random with it)
+MAX_EPISODES = 1_000_000
+CHOICES = {"device": DEVICES, "vec_env": VEC_ENVS, "backend": BACKENDS}
+PATH_KEYS = ("runs_root", "run_dir", "resume")
+MAX_INT = 2**63 - 1  # integers beyond int64 overflow in numpy and torch
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,14 @@ def parse_overrides(texts: list[str]) -> list[Any]:
         raise UserError(f"expected key=value overrides, got {' '.join(bad)!r}")
     try:
         return OverridesParser.create().parse_overrides(texts)
-    except OverrideParseException as error:
-        raise UserError(f"cannot parse overrides: {error}") from None
+    except OverrideParseException as error:  # Hydra's message points at the place on a second line
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot parse overrides: {first}; allowed: key=value with a number, true/false, null, "
+                        f"a 'quoted string', a list [a,b] or a mapping {{k:v}} "
+                        f"(https://hydra.cc/docs/advanced/override_grammar/basic)") from None
+    except ValueError as error:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        reason = "an integer of thousands of digits" if "digits" in str(error) else str(error)
+        raise UserError(f"cannot parse overrides: {reason}; integers here are at most {MAX_INT:,}") from None
 
 
 def expand_sweeps(texts: list[str]) -> list[list[str]]:
@@ -201,15 +214,29 @@ def apply_override(cfg: DictConfig, override: Override, frozen: tuple[str, ...] 
         _check_agent_key(cfg, key)
     elif top == "env":
         _check_env_key(cfg, key)
-    elif OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+    elif _select(cfg, override, default=_MISSING) is _MISSING:
         raise UserError(f"unknown override key {key!r}; allowed: {', '.join(_settable_keys(cfg))}")
-    default = OmegaConf.select(cfg, key, default=None)
-    value = checked_value(key, value, default)
-    with open_dict(cfg):
-        OmegaConf.update(cfg, key, value, merge=False, force_add=True)
+    default = _select(cfg, override, default=None, key=key)
+    if top not in ("agent", "env"):
+        value = checked_host_value(key, value, default)
+    else:
+        value = checked_value(key, value, default)
+    try:
+        with open_dict(cfg):
+            OmegaConf.update(cfg, key, value, merge=False, force_add=True)
+    except (OmegaConfBaseException, ValueError, TypeError, IndexError) as error:  # e.g. a.b=1 where a is a list
+        raise UserError(f"{override.text!r}: cannot set {key} ({str(error).splitlines()[0]})") from None
 
 
 _MISSING = object()
+
+
+def _select(cfg: DictConfig, override: Override, default: Any, key: str | None = None) -> Any:
+    key = key or override.key
+    try:
+        return OmegaConf.select(cfg, key, default=default)
+    except OmegaConfBaseException as error:  # e.g. a.x where a is a list
+        raise UserError(f"{override.text!r}: no such key {key} ({str(error).splitlines()[0]})") from None
 
 
 def _settable_keys(cfg: DictConfig) -> list[str]:
@@ -262,6 +289,41 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _expected(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, str):
+        return "a string"
+    return "a value"
+
+
+def checked_host_value(key: str, value: Any, default: Any) -> Any:
+    """``checked_value`` for rlkit's own options (not ``env.*`` or ``agent.*``): null only where the
+    default is null, and a group (``eval``, ``checkpoint``, ``ray``) set key by key."""
+    if isinstance(default, DictConfig):
+        keys = ", ".join(f"{key}.{sub}" for sub in default)
+        raise UserError(f"{key} is a group of options and cannot be set as a whole; set its keys: {keys}")
+    expected = f"one of {', '.join(CHOICES[key])}" if key in CHOICES else _expected(default)
+    if key in PATH_KEYS:
+        expected = "a directory" + (" or null" if default is None else "")
+        if value is None and default is None:
+            return value
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value):
+            return str(value)
+        raise UserError(f"{key}={value!r} is not allowed; expected {expected}")
+    if value is None and default is not None:
+        raise UserError(f"{key}=null is not allowed; expected {expected}")
+    if isinstance(value, (dict, DictConfig, list, ListConfig)) and default is not None:
+        raise UserError(f"wrong type for {key}: expected {expected}, got {value!r}")
+    if isinstance(default, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # runs_root=2024 is the directory "2024"
+    return checked_value(key, value, default)
+
+
 def checked_value(key: str, value: Any, default: Any) -> Any:
     """``value`` converted to the default's type, or a UserError naming both."""
     if default is None or value is None:
@@ -271,10 +333,12 @@ def checked_value(key: str, value: Any, default: Any) -> Any:
             return value
         expected = "true or false"
     elif isinstance(default, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_INT:
+                raise UserError(f"{key}={value:.3g} is out of range; integers here are at most {MAX_INT:,} in size")
+            return value
         expected = "an integer"
     elif isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -290,12 +354,32 @@ def checked_value(key: str, value: Any, default: Any) -> Any:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Value checks the types alone do not make."""
+    """Value checks the types alone do not make, and that this machine can run the config."""
+    validate_values(cfg)
+    if cfg.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("device=cuda but torch sees no CUDA device; allowed here: auto, cpu")
+
+
+def check_seed(key: str, seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        shown = f"{seed:.3g}" if isinstance(seed, int) and abs(seed) > MAX_INT else repr(seed)
+        raise UserError(f"{key}={shown} is not allowed; a seed is an integer from 0 to {MAX_SEED} (2**32-1)")
+
+
+def validate_values(cfg: DictConfig) -> None:
+    """The checks of :func:`validate` that hold on any machine (a saved run's config is checked with
+    these: it may have been made where CUDA is)."""
 
     def require(condition: bool, message: str) -> None:
         if not condition:
             raise UserError(message)
 
+    _check_host_types(cfg)
+    check_seed("seed", cfg.seed)
+    require(cfg.eval.episodes <= MAX_EPISODES, f"eval.episodes must be at most {MAX_EPISODES}, got {cfg.eval.episodes}")
     require(cfg.device in DEVICES, f"device={cfg.device!r} is not allowed; allowed: {', '.join(DEVICES)}")
     require(cfg.vec_env in VEC_ENVS, f"vec_env={cfg.vec_env!r} is not allowed; allowed: {', '.join(VEC_ENVS)}")
     require(cfg.n_envs >= 1, f"n_envs must be at least 1, got {cfg.n_envs}")
@@ -320,10 +404,32 @@ def validate(cfg: DictConfig) -> None:
             f"ray.grace_period must be >= 1 and ray.reduction_factor >= 2, got {ray.grace_period}, {ray.reduction_factor}")
     require(ray.address is None or isinstance(ray.address, str),
             f"ray.address must be auto, local, host:port or ray://host:port, got {ray.address!r}")
-    if cfg.device == "cuda":
-        import torch
 
-        require(torch.cuda.is_available(), "device=cuda but torch sees no CUDA device; allowed here: auto, cpu")
+
+def _host_defaults() -> DictConfig:
+    """conf/config.yaml without its defaults list: rlkit's own options and their defaults."""
+    defaults = OmegaConf.load(catalogue.CONF_DIR / "config.yaml")
+    with open_dict(defaults):
+        defaults.pop("defaults", None)
+    return defaults
+
+
+def _check_host_types(cfg: DictConfig) -> None:
+    """Every option of conf/config.yaml has its default's type (null only where the default is null)."""
+
+    def check(defaults: DictConfig, node: Any, prefix: str) -> None:
+        if not isinstance(node, DictConfig):
+            raise UserError(f"{prefix.rstrip('.')} must be a group of options ({', '.join(map(str, defaults))}), "
+                            f"got {node!r}")
+        for name, default in defaults.items_ex(resolve=False):
+            key = f"{prefix}{name}"
+            value = node.get(name)
+            if isinstance(default, DictConfig):
+                check(default, value, f"{key}.")
+            elif default is not None:
+                checked_host_value(key, value, default)
+
+    check(_host_defaults(), cfg, "")
 
 
 def agent_hyperparameters(cfg: DictConfig) -> dict[str, Any]:
@@ -333,15 +439,67 @@ def agent_hyperparameters(cfg: DictConfig) -> dict[str, Any]:
 
 
 def load_saved(run_dir: Path) -> DictConfig:
-    """The resolved config a run saved in ``.hydra/config.yaml``."""
+    """The resolved config a run saved in ``.hydra/config.yaml``, checked as a command line's would be:
+    a mapping of the right types, an agent whose factory is the catalogue's for its name (a saved config
+    never makes rlkit import a module the catalogue does not name) and an env rlkit can make without
+    importing a module the id names."""
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         raise UserError(f"{run_dir} is not an rlkit run directory: {path} is missing")
+    try:
+        saved = OmegaConf.load(path)
+    except Exception as error:  # YAML syntax, unreadable bytes, ... (OmegaConf wraps them differently)
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise UserError(f"{path} is not a readable YAML config ({reason})") from None
+    if not isinstance(saved, DictConfig) or len(saved) == 0:
+        kind = "a list" if isinstance(saved, ListConfig) else "empty"
+        raise UserError(f"{path} is {kind}; a run's config is a mapping of options (env, agent, seed, ...)")
+    _check_saved_entries(saved, path)
+    _refuse_interpolations(OmegaConf.to_container(saved, resolve=False), path)
     # options added since the run was made (backend, ray) take their defaults
-    defaults = OmegaConf.load(catalogue.CONF_DIR / "config.yaml")
-    with open_dict(defaults):
-        defaults.pop("defaults", None)
-    return OmegaConf.merge(defaults, OmegaConf.load(path))
+    try:
+        cfg = OmegaConf.merge(_host_defaults(), saved)
+    except OmegaConfBaseException as error:
+        raise UserError(f"{path}: {str(error).splitlines()[0]}") from None
+    try:
+        validate_values(cfg)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+    return cfg
+
+
+def _refuse_interpolations(node: Any, path: Path, key: str = "") -> None:
+    """A run saves its config resolved; a ``${...}`` in it was put there by hand and would read the
+    opener's environment (``${oc.env:...}``) or fail on access."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            _refuse_interpolations(value, path, f"{key}.{name}" if key else str(name))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _refuse_interpolations(value, path, f"{key}.{index}")
+    elif isinstance(node, str) and "${" in node:
+        raise UserError(f"{path}: {key}={node!r} is an interpolation; a run's saved config holds plain values "
+                        f"(rlkit train writes it resolved)")
+
+
+def _check_saved_entries(saved: DictConfig, path: Path) -> None:
+    agent, env = saved.get("agent"), saved.get("env")
+    if not isinstance(agent, DictConfig) or not isinstance(env, DictConfig):
+        raise UserError(f"{path} has no agent or env section; it is not the config of an rlkit run")
+    names = catalogue.entry_names("agent")
+    name, factory = agent.get("name"), agent.get("factory")
+    if name not in names:
+        raise UserError(f"{path}: agent.name={name!r} is not in the catalogue; allowed: {', '.join(names)}")
+    expected = catalogue.entry_config("agent", str(name)).get("factory")
+    if factory != expected:
+        raise UserError(f"{path}: agent.factory={factory!r} is not the catalogue's factory for agent {name} "
+                        f"({expected}); rlkit imports only the factories rlkit/conf/agent/ names")
+    env_id = env.get("id")
+    if not isinstance(env_id, str) or not env_id:
+        raise UserError(f"{path}: env.id must be a Gymnasium id, got {env_id!r}")
+    if ":" in env_id:
+        raise UserError(f"{path}: env.id={env_id!r} would import the module {env_id.rpartition(':')[0]!r}; "
+                        f"a saved run is opened only with an id registered by rlkit or Gymnasium")
 
 
 def compose_resume(run_dir: Path, texts: list[str]) -> DictConfig:

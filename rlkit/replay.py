@@ -19,21 +19,35 @@ OPTIONS: dict[str, tuple[Any, str]] = {
 
 
 def _options(pairs: list[str]) -> dict[str, Any]:
-    from rlkit.config import checked_value, parse_overrides
+    from rlkit.config import (CHECKPOINT_LINKS, DEVICES, MAX_EPISODES, check_seed, checked_value,
+                              parse_overrides)
 
     values: dict[str, Any] = {}
     for parsed in parse_overrides(pairs):
         key = parsed.key_or_group
         if key not in OPTIONS:
             raise UserError(f"unknown option {key!r} for evaluate; allowed: {', '.join(OPTIONS)}")
+        if parsed.is_sweep_override():
+            raise UserError(f"{parsed.input_line!r} is a sweep; evaluate takes one value per option")
         values[key] = parsed.value()
-    if not values.get("run"):
+    if not values.get("run") or not isinstance(values["run"], (str, int, float)) or isinstance(values["run"], bool):
         raise UserError("evaluate needs run=<run directory>")
+    allowed = {"episodes": f"an integer from 1 to {MAX_EPISODES}", "seed": "an integer from 0 to 2**32-1",
+               "deterministic": "true or false", "checkpoint": ", ".join(CHECKPOINT_LINKS),
+               "device": ", ".join(DEVICES)}
+    for key, text in allowed.items():
+        if key in values and values[key] is None:
+            raise UserError(f"{key}=null is not allowed; allowed: {text} (leave {key} out for its default)")
     for key, example in (("episodes", 1), ("seed", 1), ("deterministic", True)):
         if key in values:
             values[key] = checked_value(key, values[key], example)
-    if "episodes" in values and values["episodes"] < 1:
-        raise UserError(f"episodes must be at least 1, got {values['episodes']}")
+    if "episodes" in values and not 1 <= values["episodes"] <= MAX_EPISODES:
+        raise UserError(f"episodes must be from 1 to {MAX_EPISODES}, got {values['episodes']}")
+    if "seed" in values:
+        check_seed("seed", values["seed"])
+    for key, choices in (("checkpoint", CHECKPOINT_LINKS), ("device", DEVICES)):
+        if key in values and values[key] not in choices:
+            raise UserError(f"{key}={values[key]!r} is not allowed; allowed: {', '.join(choices)}")
     return values
 
 
@@ -49,7 +63,8 @@ def evaluate_run(pairs: list[str]) -> dict[str, Any]:
     options = _options(pairs)
     run = RunDirectory(Path(str(options["run"])))
     if not run.path.is_dir():
-        raise UserError(f"run directory {run.path} does not exist")
+        what = "is not a directory" if run.path.exists() else "does not exist"
+        raise UserError(f"run directory {run.path} {what}; run= takes a directory rlkit train wrote")
     cfg = load_saved(run.path)
     limit_torch_threads(cfg.threads)
     link = options.get("checkpoint", "best")
@@ -60,7 +75,7 @@ def evaluate_run(pairs: list[str]) -> dict[str, Any]:
         result = evaluate(
             agent,
             env,
-            episodes=options.get("episodes") or cfg.eval.episodes,
+            episodes=options.get("episodes", cfg.eval.episodes),
             seed=options["seed"] if "seed" in options else cfg.seed + EVAL_SEED_OFFSET,
             deterministic=options.get("deterministic", cfg.eval.deterministic),
         )

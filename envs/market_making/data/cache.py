@@ -25,12 +25,15 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rlkit" / "events"
 
 
+CHECKS_VERSION = 2  # raised when the loaders' checks change: entries built under older checks are rebuilt
+
+
 def cache_key(paths: list[str | Path], loader: str, options: dict) -> str:
     parts = []
     for path in paths:
         stat = Path(path).stat()
         parts.append([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
-    text = json.dumps([FORMAT_VERSION, loader, sorted(options.items()), parts], default=str)
+    text = json.dumps([FORMAT_VERSION, CHECKS_VERSION, loader, sorted(options.items()), parts], default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

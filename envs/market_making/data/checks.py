@@ -25,6 +25,8 @@ from envs.market_making.data.events import (BOOK, CLEAR, COLUMNS, END, REPAIRED,
                                             EventTable)
 
 STRICT_HINT = "pass strict=False to repair and count it instead"
+MAX_PRICE_TICKS = 2.0**53  # integer tick counts float64 holds exactly (and int64 far from overflow)
+MAX_QTY = 1e15  # far above any real order book's size, far below where notional sums lose precision
 
 
 def validate(table: EventTable, *, strict: bool = True, check_book: bool = True) -> EventTable:
@@ -40,7 +42,10 @@ def validate(table: EventTable, *, strict: bool = True, check_book: bool = True)
 def check_sizes(table: EventTable, strict: bool) -> EventTable:
     is_level = (table.kind == BOOK) | (table.kind == SNAPSHOT)
     bad_qty = ~np.isfinite(table.qty) | (table.qty < 0) | ((table.kind == TRADE) & (table.qty <= 0))
-    bad_price = (table.kind != CLEAR) & (~np.isfinite(table.price) | (table.price <= 0))
+    bad_qty |= table.qty > MAX_QTY
+    with np.errstate(over="ignore", invalid="ignore"):
+        too_many_ticks = np.abs(table.price / table.tick_size) >= MAX_PRICE_TICKS
+    bad_price = (table.kind != CLEAR) & (~np.isfinite(table.price) | (table.price <= 0) | too_many_ticks)
     bad = bad_qty | bad_price
     if not bad.any():
         return table
@@ -50,8 +55,9 @@ def check_sizes(table: EventTable, strict: bool) -> EventTable:
         what = "level" if is_level[r] else "trade"
         path, line = table.where(r).rsplit(":", 1)
         raise NegativeSizeError(path, int(line), f"{what} with price {float(table.price[r])!r} and "
-                                f"quantity {float(table.qty[r])!r}; allowed: price > 0, level quantity >= 0 (0 "
-                                f"removes), trade quantity > 0; {STRICT_HINT} (the row is skipped)")
+                                f"quantity {float(table.qty[r])!r}; allowed: 0 < price < 2**53 ticks of "
+                                f"{table.tick_size:g} ({MAX_PRICE_TICKS * table.tick_size:.3g}), level quantity >= 0 (0 removes), trade quantity > 0, "
+                                f"quantities up to {MAX_QTY:g}; {STRICT_HINT} (the row is skipped)")
     for r in rows:
         path, line = table.where(int(r)).rsplit(":", 1)
         table.report.repaired("negative_size", path, int(line),

@@ -31,9 +31,9 @@ import numpy as np
 
 from envs.market_making.data import cache as cache_mod
 from envs.market_making.data.book import L2Book
-from envs.market_making.data.errors import DataError, UnknownFormatError, log
-from envs.market_making.data.events import (CLEAR, COLUMNS, END, NS_PER_DAY, SNAPSHOT, SYNTHETIC,
-                                            EventTable)
+from envs.market_making.data.errors import CorruptFileError, DataError, UnknownFormatError, log
+from envs.market_making.data.events import (BOOK, CLEAR, COLUMNS, END, NS_PER_DAY, SNAPSHOT,
+                                            SYNTHETIC, EventTable)
 from envs.market_making.data.textio import open_text
 
 FORMATS = ("binance", "lobster", "tardis_book", "tardis_trades", "cryptorl", "parquet")
@@ -105,8 +105,15 @@ def load_file(path: str | Path, *, format: str = "auto", strict: bool = True,
     fmt = detect_format(path) if format == "auto" else format
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; allowed: auto, {', '.join(FORMATS)}")
-    if fmt == "parquet":
-        return cache_mod.read_table(path)
+    if fmt == "parquet":  # a table someone else wrote is checked as a loader's own
+        from envs.market_making.data.checks import validate
+
+        try:
+            table = cache_mod.read_table(path)
+        except Exception as error:  # pyarrow's and the metadata's errors alike: the file is not one of ours
+            raise CorruptFileError(path, 0, f"not an event table written by rlkit ({type(error).__name__}: "
+                                   f"{' '.join(str(error).split())[:200]})") from None
+        return validate(table, strict=strict)
     sources = [path, lobster.orderbook_path(path)] if fmt == "lobster" else [path]
     options = {"strict": strict, "tick_size": tick_size}
     entry = None
@@ -141,6 +148,17 @@ def load_events(data: str | Path | Sequence[str | Path], *, format: str = "auto"
     paths = resolve_paths(data)
     tables = [load_file(p, format=format, strict=strict, tick_size=tick_size, cache=cache,
                         cache_dir=cache_dir) for p in paths]
+    for path, table in zip(paths, tables):
+        if not len(table):
+            skipped = getattr(table.report, "skipped", None)
+            what = f" (skipped: {dict(skipped)})" if skipped else ""
+            raise DataError(str(path), 0, f"the file holds no events{what}; a data file needs order-book "
+                            "data (depth updates or snapshots) or trades")
+    if not any(((t.kind == BOOK) | (t.kind == SNAPSHOT)).any() for t in tables):
+        names = ", ".join(map(str, paths))
+        raise DataError(names, 0, "no order-book data (depth updates or snapshots), only trades; the env "
+                        "replays a book: add its depth file (Binance depth stream with its snapshot, tardis "
+                        "incremental_book_L2, LOBSTER, crypto-rl)")
     symbols = {t.symbol for t in tables if t.symbol}
     if len(symbols) > 1:
         raise DataError(str(data), 0, f"the files hold several symbols {sorted(symbols)}; point data= at "
