@@ -11,6 +11,7 @@ from omegaconf import OmegaConf, open_dict
 
 from rlkit import config
 from rlkit.errors import UserError
+from rlkit.rundir import write_atomically
 
 
 def multirun(overrides: list[str], print_config: bool = False, announce: Any = print) -> Path | None:
@@ -40,7 +41,7 @@ def multirun(overrides: list[str], print_config: bool = False, announce: Any = p
         with open_dict(cfg):
             cfg.run_dir = str(root / f"{number}_{cfg.env.name}_{cfg.agent.name}".replace("/", "-"))
         listing.append({"job": number, "overrides": job, "run_dir": cfg.run_dir})
-    (root / "multirun.yaml").write_text(yaml.safe_dump(listing, sort_keys=False))
+    write_atomically(root / "multirun.yaml", yaml.safe_dump(listing, sort_keys=False))
     if first.backend == "ray":
         from rlkit import distributed
 
