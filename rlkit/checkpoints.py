@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,11 @@ class CheckpointStore:
                 agent.save(partial / AGENT_FILE)
                 if replay_buffer and getattr(agent, "replay_buffer", None) is not None:
                     agent.save_replay_buffer(partial / REPLAY_BUFFER_FILE)
-                _write_json_atomically(partial / STATE_FILE, state)
+                replace_file(partial / STATE_FILE, json.dumps(state, indent=2))
                 shutil.rmtree(final, ignore_errors=True)
                 os.replace(partial, final)
             else:  # the same step saved again (e.g. latest, then best): refresh the state only
-                _write_json_atomically(final / STATE_FILE, state)
+                replace_file(final / STATE_FILE, json.dumps(state, indent=2))
         except OSError as error:  # a full disk, a read-only place: the links still point at the last one
             shutil.rmtree(partial, ignore_errors=True)
             kept = self.directory / "latest"
@@ -139,14 +140,25 @@ class CheckpointStore:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
-def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+def _new_file_mode() -> int:
+    """The permissions ``open()`` gives a new file under this process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def replace_file(path: Path, text: str) -> None:
+    """``text`` as the whole of ``path``: written to a temporary file beside it, synced, then renamed
+    over it, so a reader (or a resume after a crash) sees the old file or the new one, never half of
+    one. An OSError (a full disk, a read-only place) leaves ``path`` as it was and is raised."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with temporary.open("w") as stream:
-            stream.write(json.dumps(payload, indent=2))
+        os.chmod(temporary, _new_file_mode())  # mkstemp's 0600 would hide a shared run from its readers
+        with os.fdopen(handle, "w", newline="") as stream:
+            stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from rlkit.checkpoints import CheckpointStore
+from rlkit.checkpoints import CheckpointStore, replace_file
 from rlkit.errors import UserError
 
 LOCK_FILE = ".lock"
@@ -52,17 +52,9 @@ def write_atomically(path: Path, text: str) -> None:
     it, so a reader (or a resume after a crash) sees the old file or the new one, never half of
     one. A file that cannot be written (a full disk, a read-only place) is a UserError naming it."""
     path = Path(path)
-    temporary = None
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        replace_file(path, text)
     except OSError as error:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
         raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
 

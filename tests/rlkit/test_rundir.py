@@ -184,6 +184,14 @@ def test_the_config_is_replaced_whole_and_a_failed_write_keeps_the_old_one(tmp_p
     assert sorted(p.name for p in (tmp_path / ".hydra").iterdir()) == ["config.yaml", "overrides.yaml"]
 
 
+def test_files_written_atomically_get_the_permissions_open_would_give(tmp_path):
+    run = RunDirectory(tmp_path)
+    run.write_config(OmegaConf.create({"seed": 1}), ["seed=1"])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / ".hydra" / "config.yaml").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_a_full_disk_while_checkpointing_stops_the_run_in_one_line_and_keeps_the_last(cli, tmp_path, monkeypatch):
     from agents.sb3 import PPO
 
